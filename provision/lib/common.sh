@@ -1,0 +1,165 @@
+# shellcheck shell=bash
+# Shared helpers for every chapter script. Sourced by provision/chapter.sh after the host's
+# env.sh, so WF_* variables (see .lab/hosts/HOST/env.sh) are set.
+#
+# Every helper is idempotent and counts what it really changed in WF_CHANGES; a chapter that
+# runs a second time on a host that is already right reports changed=0.
+
+WF_CHANGES=${WF_CHANGES:-0}
+WF_PENDING_RESTART=${WF_PENDING_RESTART:-}
+WF_APT_UPDATED=${WF_APT_UPDATED:-0}
+
+wf_log() { printf '[%s %s] %s\n' "${WF_HOST:-?}" "${WF_CHAPTER:-?}" "$*"; }
+
+wf_changed() {
+  # Record one change (with a reason) for the chapter's changed=N summary.
+  WF_CHANGES=$((WF_CHANGES + 1))
+  wf_log "changed: $*"
+}
+
+wf_installed() {
+  # wf_installed PKG: is the package installed?
+  case "$WF_PKG_MANAGER" in
+    apt) dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$' ;;
+    dnf) rpm -q --whatprovides "$1" >/dev/null 2>&1 ;;
+    *) return 1 ;;
+  esac
+}
+
+wf_install() {
+  # wf_install PKG...: install the packages that are not installed yet.
+  local missing=() pkg
+  for pkg in "$@"; do
+    wf_installed "$pkg" || missing+=("$pkg")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  wf_log "installing ${missing[*]}"
+  case "$WF_PKG_MANAGER" in
+    apt)
+      if [ "$WF_APT_UPDATED" = 0 ]; then
+        apt-get update -qq
+        WF_APT_UPDATED=1
+      fi
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        -o Dpkg::Options::=--force-confold "${missing[@]}"
+      ;;
+    dnf) dnf install -y -q "${missing[@]}" ;;
+    *) echo "unknown package manager $WF_PKG_MANAGER" >&2; return 1 ;;
+  esac
+  wf_changed "installed ${missing[*]}"
+}
+
+wf_put() {
+  # wf_put SRC DEST [MODE] [OWNER:GROUP] [SERVICE]: install SRC as DEST when it differs;
+  # a change marks SERVICE (if given) for restart by wf_restart_pending.
+  local src=$1 dest=$2 mode=${3:-0644} owner=${4:-root:root} service=${5:-}
+  local differs=0
+  if [ ! -f "$dest" ] || ! cmp -s "$src" "$dest"; then
+    differs=1
+  elif [ "$(stat -c '%a %U:%G' "$dest")" != "${mode#0} $owner" ]; then
+    differs=1
+  fi
+  [ "$differs" = 0 ] && return 0
+  install -D -m "$mode" -o "${owner%%:*}" -g "${owner##*:}" "$src" "$dest"
+  if [ "$WF_SELINUX" = 1 ] && command -v restorecon >/dev/null; then
+    restorecon -F "$dest" || true
+  fi
+  wf_changed "wrote $dest"
+  [ -n "$service" ] && wf_mark_restart "$service"
+  return 0
+}
+
+wf_put_text() {
+  # wf_put_text DEST MODE OWNER SERVICE <<< TEXT: like wf_put, content from stdin.
+  local tmp
+  tmp=$(mktemp)
+  cat >"$tmp"
+  wf_put "$tmp" "$@"
+  rm -f "$tmp"
+}
+
+wf_mark_restart() {
+  case " $WF_PENDING_RESTART " in
+    *" $1 "*) ;;
+    *) WF_PENDING_RESTART="$WF_PENDING_RESTART $1" ;;
+  esac
+}
+
+wf_service() {
+  # wf_service NAME: enabled at boot and running now.
+  local svc=$1
+  if ! systemctl is-enabled --quiet "$svc" 2>/dev/null; then
+    systemctl enable --quiet "$svc"
+    wf_changed "enabled $svc"
+  fi
+  if ! systemctl is-active --quiet "$svc"; then
+    systemctl start "$svc"
+    wf_changed "started $svc"
+  fi
+}
+
+wf_restart_pending() {
+  # Restart (or reload-or-restart) every service whose files changed in this run.
+  local svc
+  for svc in $WF_PENDING_RESTART; do
+    wf_log "restarting $svc"
+    systemctl restart "$svc"
+  done
+  WF_PENDING_RESTART=
+}
+
+wf_sysctl() {
+  # wf_sysctl NAME KEY=VALUE...: persistent sysctls in /etc/sysctl.d/60-webfarm-NAME.conf.
+  local name=$1
+  shift
+  local file="/etc/sysctl.d/60-webfarm-$name.conf" kv
+  printf '%s\n' "# webfarm: $name" "$@" | sed 's/=/ = /' | wf_put_text "$file" 0644 root:root
+  for kv in "$@"; do
+    sysctl -q -w "$kv" >/dev/null
+  done
+}
+
+wf_firewall_open() {
+  # wf_firewall_open PORT/PROTO...: open ports in firewalld where the OS runs it.
+  [ "$WF_FIREWALL" = firewalld ] || return 0
+  local port reload=0
+  for port in "$@"; do
+    if ! firewall-cmd --quiet --permanent --query-port="$port"; then
+      firewall-cmd --quiet --permanent --add-port="$port"
+      wf_changed "firewall: opened $port"
+      reload=1
+    fi
+  done
+  if [ "$reload" = 1 ]; then firewall-cmd --quiet --reload; fi
+}
+
+wf_firewall_rich() {
+  # wf_firewall_rich RULE: a firewalld rich rule (e.g. to accept VRRP), where firewalld runs.
+  [ "$WF_FIREWALL" = firewalld ] || return 0
+  if ! firewall-cmd --quiet --permanent --query-rich-rule="$1"; then
+    firewall-cmd --quiet --permanent --add-rich-rule="$1"
+    firewall-cmd --quiet --reload
+    wf_changed "firewall: rich rule $1"
+  fi
+}
+
+wf_selinux_bool() {
+  # wf_selinux_bool NAME: turn an SELinux boolean on persistently (SELinux stays enforcing).
+  [ "$WF_SELINUX" = 1 ] || return 0
+  if [ "$(getsebool "$1" | awk '{print $3}')" != on ]; then
+    setsebool -P "$1" on
+    wf_changed "selinux: $1 on"
+  fi
+}
+
+wf_line() {
+  # wf_line FILE LINE: make sure FILE contains LINE exactly once.
+  local file=$1 line=$2
+  if [ ! -f "$file" ] || ! grep -qxF -- "$line" "$file"; then
+    printf '%s\n' "$line" >>"$file"
+    wf_changed "added to $file: $line"
+  fi
+}
+
+wf_has_role() { case " $WF_ROLES " in *" $1 "*) return 0 ;; esac; return 1; }
+wf_on_network() { case " $WF_NETWORKS " in *" $1 "*) return 0 ;; esac; return 1; }
