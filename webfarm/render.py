@@ -123,6 +123,7 @@ def host_env(lab: Lab, host: Host, state: State) -> dict[str, str]:
         env[f"WF_ADDR_{net.upper()}"] = str(addr)
         env[f"WF_CIDR_{net.upper()}"] = str(n.cidr)
         env[f"WF_PREFIX_{net.upper()}"] = str(n.prefixlen)
+        env[f"WF_IFACE_{net.upper()}"] = host.interface(net)
     return env | osdata.get(host.os.family).env()
 
 

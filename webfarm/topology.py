@@ -169,6 +169,11 @@ class Host:
     def networks(self) -> tuple[str, ...]:
         return tuple(self.addresses)
 
+    def interface(self, network: str) -> str:
+        """Guest interface name on ``network``: eth0 is Vagrant's management NIC, then the
+        lab networks in the order the host lists them (boxes boot with net.ifnames=0)."""
+        return f"eth{list(self.addresses).index(network) + 1}"
+
     @property
     def primary_address(self) -> ipaddress.IPv4Address:
         """The address other hosts use by default: front if present, else db."""

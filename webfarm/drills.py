@@ -1,0 +1,126 @@
+"""Failover drills: measure what a visitor sees while one member of a pair fails.
+
+A drill starts a bounded probe loop on the client host (at most ``duration`` seconds, one
+request every ``interval``), breaks something, restores it, then reads the probe log back and
+computes the outage: the longest stretch with no successful answer. Results are written to
+``.lab/drills/NAME.json`` and collected into the e2e report.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+RESULTS = Path(".lab/drills")
+
+
+class Runner(Protocol):
+    """Anything that runs a shell command on a host (a testinfra host fits)."""
+
+    def run(self, command: str, *args: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Sample:
+    t: float  # seconds since the epoch on the probing host
+    ok: bool
+
+
+@dataclass
+class DrillResult:
+    name: str
+    passed: bool
+    outage_s: float | None
+    requests: int = 0
+    failed_requests: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, directory: Path = RESULTS) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{self.name}.json"
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        return path
+
+
+def parse_samples(text: str) -> list[Sample]:
+    """Parse probe log lines ``EPOCH RESULT`` (RESULT: HTTP code, or ok/fail)."""
+    samples = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 2:
+            continue
+        try:
+            t = float(parts[0])
+        except ValueError:
+            continue
+        samples.append(Sample(t, parts[1] in ("200", "ok")))
+    return samples
+
+
+def outage(samples: list[Sample]) -> float:
+    """Longest time without a successful answer, measured from the last success before a
+    failure to the first success after it (0.0 when nothing failed). A failure streak still
+    running at the end counts up to the last sample."""
+    worst = 0.0
+    last_ok: float | None = None
+    failing = False
+    for s in samples:
+        if s.ok:
+            if failing and last_ok is not None:
+                worst = max(worst, s.t - last_ok)
+            failing = False
+            last_ok = s.t
+        else:
+            failing = True
+    if failing and last_ok is not None and samples:
+        worst = max(worst, samples[-1].t - last_ok)
+    return round(worst, 3)
+
+
+def probe_script(kind: str, target: str, duration: float, interval: float,
+                 log: str, extra: str = "") -> str:
+    """Shell for a bounded probe loop (runs detached on the client)."""
+    if kind == "http":
+        check = (f"code=$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 1 "
+                 f"{shlex.quote(target)} {extra} || true)")
+    elif kind == "dns":
+        check = (f"if dig +time=1 +tries=1 +short {extra} {shlex.quote(target)} | grep -q .; "
+                 "then code=ok; else code=fail; fi")
+    else:
+        raise ValueError(f"unknown probe kind {kind!r}")
+    loop = (f"end=$(( $(date +%s) + {int(duration)} )); "
+            f"while [ $(date +%s) -lt $end ]; do {check}; "
+            f"echo \"$(date +%s.%N) $code\"; sleep {interval}; done; echo done")
+    return f"nohup bash -c {shlex.quote(loop)} > {log} 2>&1 &"
+
+
+class Probe:
+    """A probe loop on a host: start(), then stop_and_read() for the samples."""
+
+    def __init__(self, host: Runner, kind: str, target: str, *, duration: float = 60,
+                 interval: float = 0.2, extra: str = "", name: str = "probe") -> None:
+        self.host, self.duration = host, duration
+        self.log = f"/tmp/webfarm-{name}.log"
+        self.script = probe_script(kind, target, duration, interval, self.log, extra)
+        self.started = 0.0
+
+    def start(self) -> None:
+        self.host.run(f"rm -f {self.log}")
+        self.host.run(self.script)
+        self.started = time.monotonic()
+
+    def wait(self, seconds: float) -> None:
+        time.sleep(max(0.0, min(seconds, self.duration - (time.monotonic() - self.started))))
+
+    def stop_and_read(self) -> list[Sample]:
+        """Wait for the loop's own end (it is bounded) and read the samples."""
+        deadline = self.started + self.duration + 15
+        while time.monotonic() < deadline:
+            if self.host.run(f"tail -n1 {self.log}").stdout.strip() == "done":
+                break
+            time.sleep(1)
+        return parse_samples(self.host.run(f"cat {self.log}").stdout)
