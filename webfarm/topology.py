@@ -605,7 +605,8 @@ def _check_hosts(c: _Checker, key: str, raw: Any, networks: dict[str, Network],
                 continue
             seen_addr[addr] = sname
             addresses[str(net)] = addr
-        for role in roles:
+        unknown_net = any(n not in networks for n in nraw)
+        for role in [] if unknown_net else roles:
             missing = [n for n in ROLES[role].networks if n not in nraw and n in networks]
             for n in missing:
                 side = "front-only" if set(nraw) == {"front"} else f"{'/'.join(nraw) or 'no'}-only"

@@ -1,0 +1,113 @@
+"""webfarm lab tasks. Thin on purpose: each task parses its options and calls webfarm.cli.
+
+    invoke --list            every task
+    invoke up                build the whole lab (VMs, then every chapter and its checks)
+    invoke chapter 4         one chapter, tier by tier, then its checks
+"""
+
+from invoke import task
+
+from webfarm import cli
+
+
+@task(help={"profile": "profile from lab.yml (default: lab.profile)",
+            "upto": "run chapters 1..N only", "provider": "libvirt (default) or virtualbox",
+            "no-check": "skip the checks after each chapter"})
+def up(c, profile=None, upto=None, provider="libvirt", no_check=False):
+    """Start the lab: box present? -> vagrant up -> chapters in order -> checks."""
+    cli.up(profile, int(upto) if upto else None, provider, not no_check)
+
+
+@task(help={"number": "chapter number (e.g. 4) or slug (04-lvs)",
+            "no-check": "do not run the chapter's checks afterwards",
+            "profile": "profile (default: the one that is up)"})
+def chapter(c, number, no_check=False, profile=None):
+    """Run one chapter on the hosts of its roles, tier by tier, then its checks."""
+    cli.chapter(number, not no_check, profile)
+
+
+@task(help={"number": "only this chapter's checks (default: all)", "profile": "profile"})
+def check(c, number=None, profile=None):
+    """Run the testinfra checks against the live lab."""
+    cli.check(number, profile)
+
+
+@task(help={"name": "drill name: directors, dns, web (default: all)", "profile": "profile"})
+def drill(c, name=None, profile=None):
+    """Failover drill(s): break one member of a pair and measure the outage."""
+    cli.drill(name, profile)
+
+
+@task(help={"profile": "profile (default: the one that is up)"})
+def status(c, profile=None):
+    """Table of hosts, roles, addresses, VM state and which director holds each VIP."""
+    cli.status(profile)
+
+
+@task(help={"host": "host name from lab.yml"})
+def ssh(c, host, profile=None):
+    """Open a shell on a lab host."""
+    cli.ssh(host, profile)
+
+
+@task(help={"check": "only compare: exit 1 if the committed Vagrantfile is out of date"})
+def render(c, check=False):
+    """Regenerate the Vagrantfile and the host files from lab.yml."""
+    cli.render_files(check)
+
+
+@task(help={"lab": "lab file (default lab.yml)", "profile": "only this profile"})
+def validate(c, lab="lab.yml", profile=None):
+    """Check lab.yml and report every problem with its fix."""
+    cli.validate(lab, profile)
+
+
+@task(help={"os": "debian12 (built here from Debian's archive) | almalinux9 | rocky9 | "
+                  "centos-stream9 (Packer >= 1.7, internet, KVM or VirtualBox)",
+            "provider": "libvirt (default) or virtualbox (EL9 only)",
+            "force": "rebuild even if the box exists and its inputs are unchanged"})
+def box(c, os="debian12", provider="libvirt", force=False):
+    """Build the base box and add it to Vagrant (skipped when present)."""
+    cli.box(os, provider, force)
+
+
+@task(help={"profile": "profile (default: the one that is up)"})
+def down(c, profile=None):
+    """Halt every VM of the lab (keeps disks)."""
+    cli.down(profile)
+
+
+@task(help={"yes": "do not ask for confirmation", "profile": "profile"})
+def destroy(c, yes=False, profile=None):
+    """Destroy every VM of the lab (asks unless --yes)."""
+    cli.destroy(yes, profile)
+
+
+@task(help={"fast": "skip the docs build and vagrant validate"})
+def test(c, fast=False):
+    """The project's own test suite, no VM: ruff, shellcheck, unit/config tests, docs."""
+    cli.self_test(fast)
+
+
+@task(help={"serve": "serve on http://127.0.0.1:8000 instead of building into site/"})
+def docs(c, serve=False):
+    """Build the tutorial (MkDocs Material) into site/, or serve it."""
+    c.run("python -m mkdocs serve" if serve else "python -m mkdocs build --strict -d site",
+          pty=False)
+
+
+@task(help={"profile": "profile (default mini)", "upto": "last chapter (default: all)",
+            "keep": "leave the lab running for debugging", "drills": "run the drills too"})
+def e2e(c, profile="mini", upto=None, keep=False, drills=True):
+    """The whole lab on this machine, in its own network namespace (TCG, no KVM needed)."""
+    from webfarm import e2e as e2e_mod
+
+    e2e_mod.main(profile, int(upto) if upto else None, keep, drills)
+
+
+@task(help={"profile": "profile to measure (default mini)"})
+def bench(c, profile="mini"):
+    """Benchmarks (no VM): generator and validation speed; results in .lab/bench.json."""
+    from webfarm import bench as bench_mod
+
+    bench_mod.main(profile)

@@ -1,0 +1,73 @@
+"""Run the testinfra checks of chapters and the failover drills against the live lab."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+from webfarm.chapters import Chapter
+from webfarm.topology import Lab
+from webfarm.vagrant import SSH_CONFIG
+
+RESULTS = Path(".lab/checks")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    passed: int
+    failed: int
+    skipped: int
+    seconds: float
+    junit: Path
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and self.passed > 0
+
+
+def chapter_tests(chapter: Chapter) -> list[Path]:
+    return sorted(Path("tests/chapters").glob(f"test_{chapter.tag}_*.py"))
+
+
+def drill_tests(name: str | None = None) -> list[Path]:
+    pattern = f"test_{name}.py" if name else "test_*.py"
+    return sorted(Path("tests/drills").glob(pattern))
+
+
+def run_pytest(name: str, paths: list[Path], lab: Lab, extra: list[str] | None = None,
+               ssh_config: Path = SSH_CONFIG) -> CheckResult:
+    """pytest over ``paths`` with the lab's profile; counts come from the JUnit report."""
+    if not paths:
+        raise FileNotFoundError(f"no test files for {name}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    junit = RESULTS / f"{name}.xml"
+    env = dict(os.environ, WEBFARM_PROFILE=lab.profile, WEBFARM_SSH_CONFIG=str(ssh_config))
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "testpaths=",
+           f"--junitxml={junit}", "-rfEs", *(extra or []), *map(str, paths)]
+    subprocess.run(cmd, env=env, check=False)
+    return parse_junit(name, junit)
+
+
+def parse_junit(name: str, junit: Path) -> CheckResult:
+    if not junit.exists():
+        return CheckResult(name, 0, 1, 0, 0.0, junit)
+    root = ET.parse(junit).getroot()
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    total = sum(int(s.get("tests", 0)) for s in suites)
+    failed = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+    skipped = sum(int(s.get("skipped", 0)) for s in suites)
+    seconds = sum(float(s.get("time", 0.0)) for s in suites)
+    return CheckResult(name, total - failed - skipped, failed, skipped, seconds, junit)
+
+
+def run_chapter_checks(lab: Lab, chapter: Chapter) -> CheckResult:
+    return run_pytest(f"chapter-{chapter.tag}", chapter_tests(chapter), lab)
+
+
+def run_drill(lab: Lab, name: str) -> CheckResult:
+    return run_pytest(f"drill-{name}", drill_tests(name), lab)

@@ -1,0 +1,149 @@
+"""Run a chapter on the live lab: tier by tier, hosts of a tier in parallel, logs per host.
+
+For each chapter: render the host files, copy ``provision/`` and each host's rendered files to
+``/vagrant`` on the VMs (rsync over the lab's ssh-config, as ``vagrant rsync`` would), then run
+``provision/chapter.sh NN-slug HOST`` on every host of the first tier, then the next tier.
+Output goes to ``.lab/logs/HOST/NN.log``; a failure names the host, the chapter, the last lines
+and the log. Chapters are idempotent, so running one again resumes where it failed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from webfarm import render
+from webfarm import secrets as lab_secrets
+from webfarm.chapters import Chapter
+from webfarm.state import State
+from webfarm.topology import Host, Lab
+from webfarm.vagrant import LOG_DIR, SSH_CONFIG
+
+console = Console(stderr=True)
+PARALLEL = 4  # hosts provisioned at once within a tier (TCG on 2 cores: keep it modest)
+TIMEOUT = 1800  # seconds one host may take for one chapter
+
+
+class ChapterFailed(Exception):
+    pass
+
+
+@dataclass
+class HostRun:
+    host: str
+    ok: bool
+    seconds: float
+    changed: int | None
+    log: Path
+    tail: str = ""
+
+
+@dataclass
+class ChapterRun:
+    chapter: Chapter
+    hosts: list[HostRun] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(h.ok for h in self.hosts)
+
+
+def ssh_cmd(host: str, command: str, ssh_config: Path = SSH_CONFIG) -> list[str]:
+    return ["ssh", "-F", str(ssh_config), "-o", "BatchMode=yes", host, command]
+
+
+def sync(lab: Lab, hosts: list[Host], ssh_config: Path = SSH_CONFIG) -> None:
+    """Copy provision/ and each host's rendered files to /vagrant on the host."""
+    def one(h: Host) -> None:
+        rsh = f"ssh -F {ssh_config} -o BatchMode=yes"
+        base = ["rsync", "-a", "--delete", "-e", rsh, "--rsync-path", "sudo rsync"]
+        log = LOG_DIR / h.name / "sync.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a", encoding="utf-8") as fh:
+            for src, dest in (("provision/", "/vagrant/provision/"),
+                              (f"{render.HOSTS_DIR}/{h.name}/", f"/vagrant/.lab/hosts/{h.name}/")):
+                subprocess.run(ssh_cmd(h.name, f"sudo mkdir -p {dest}", ssh_config), check=True,
+                               stdout=fh, stderr=subprocess.STDOUT, timeout=120)
+                proc = subprocess.run([*base, src, f"{h.name}:{dest}"], stdout=fh,
+                                      stderr=subprocess.STDOUT, timeout=300, check=False)
+                if proc.returncode != 0:
+                    raise ChapterFailed(f"copying {src} to {h.name} failed (rsync exit "
+                                        f"{proc.returncode}); see {log}")
+
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        list(pool.map(one, hosts))
+
+
+def _run_host(chapter: Chapter, host: Host, ssh_config: Path) -> HostRun:
+    log = LOG_DIR / host.name / f"{chapter.tag}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    cmd = ssh_cmd(host.name, f"sudo bash /vagrant/provision/chapter.sh {chapter.slug} "
+                  f"{host.name}", ssh_config)
+    with log.open("w", encoding="utf-8") as fh:
+        fh.write(f"$ {' '.join(cmd)}\n")
+        fh.flush()
+        try:
+            proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, timeout=TIMEOUT,
+                                  check=False)
+            code = proc.returncode
+        except subprocess.TimeoutExpired:
+            fh.write(f"\nwebfarm: timed out after {TIMEOUT} s\n")
+            code = -1
+    text = log.read_text(encoding="utf-8", errors="replace")
+    changed = None
+    for line in reversed(text.splitlines()):
+        if "changed=" in line and line.startswith("webfarm: chapter"):
+            changed = int(line.rsplit("changed=", 1)[1])
+            break
+    tail = "".join(text.splitlines(True)[-20:])
+    return HostRun(host.name, code == 0, time.monotonic() - start, changed, log, tail)
+
+
+def run_chapter(lab: Lab, chapter: Chapter, state: State,
+                ssh_config: Path = SSH_CONFIG) -> ChapterRun:
+    """Provision one chapter on every host it concerns; raise ChapterFailed on a failure."""
+    result = ChapterRun(chapter)
+    start = time.monotonic()
+    tiers = chapter.tiers_for(lab)
+    hosts = [h for tier in tiers for h in tier]
+    if not hosts:
+        console.print(f"[yellow]chapter {chapter.tag}: no host of this profile has roles "
+                      f"{', '.join(chapter.roles)}; nothing to do[/]")
+        return result
+    render.render_lab(lab, lab_secrets.load(), state)
+    sync(lab, hosts, ssh_config)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                  console=console, transient=False) as progress:
+        for i, tier in enumerate(tiers, 1):
+            task = progress.add_task(
+                f"chapter {chapter.tag} tier {i}/{len(tiers)}: "
+                f"{', '.join(h.name for h in tier)}", total=len(tier))
+            with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+                futures = [pool.submit(_run_host, chapter, h, ssh_config) for h in tier]
+                runs = []
+                for fut in futures:
+                    runs.append(fut.result())
+                    progress.advance(task)
+            result.hosts.extend(runs)
+            failed = [r for r in runs if not r.ok]
+            if failed:
+                result.seconds = time.monotonic() - start
+                msg = "\n".join(
+                    f"chapter {chapter.tag} ({chapter.slug}) failed on {r.host}; log: {r.log}\n"
+                    f"--- last lines ---\n{r.tail}" for r in failed)
+                raise ChapterFailed(msg + "\nFix the cause and run the chapter again: it "
+                                    "resumes (chapters are idempotent).")
+    result.seconds = time.monotonic() - start
+    changed = sum(r.changed or 0 for r in result.hosts)
+    console.print(f"[green]chapter {chapter.tag} {chapter.title}: done on "
+                  f"{len(result.hosts)} hosts in {result.seconds:.0f} s ({changed} changes)[/]")
+    return result
