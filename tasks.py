@@ -111,3 +111,11 @@ def bench(c, profile="mini"):
     from webfarm import bench as bench_mod
 
     bench_mod.main(profile)
+
+
+@task(name="e2e-down")
+def e2e_down(c):
+    """End a lab left running by `invoke e2e --keep` (VMs, libvirtd, namespace)."""
+    from webfarm import e2e as e2e_mod
+
+    e2e_mod.down()

@@ -1,0 +1,300 @@
+"""``invoke e2e``: the whole lab on this machine, inside a network namespace, then torn down.
+
+Outside the namespace (it needs Debian's archive): build/add the Debian 12 box. Then create
+the namespace with its own libvirtd, and re-run this module inside it ("inner" phase) to do
+``vagrant up`` with the qemu (TCG) driver, chapters 1..N with their checks, and the drills.
+The outer phase samples host RAM, writes ``.lab/e2e/report.json`` and tears everything down
+(VMs, volumes, libvirtd/virtlogd by PID, the namespace) even on failure or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from webfarm import chapters, checks, render, runner, topology
+from webfarm import secrets as lab_secrets
+from webfarm import state as lab_state
+from webfarm import vagrant as lab_vagrant
+
+console = Console(stderr=True)
+E2E_DIR = Path(".lab/e2e")
+REPORT = E2E_DIR / "report.json"
+INNER = E2E_DIR / "inner.json"
+NAMESPACE = "webfarm-e2e"
+E2E_OS = "debian12"
+
+
+@dataclass
+class Report:
+    profile: str
+    box: str
+    hosts: list[str]
+    seconds: dict[str, float] = field(default_factory=dict)
+    chapters: list[dict[str, Any]] = field(default_factory=list)
+    drills: list[dict[str, Any]] = field(default_factory=list)
+    host_ram_mb: dict[str, int] = field(default_factory=dict)
+    vm_rss_mb: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+    def save(self, path: Path = REPORT) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.__dict__, indent=2) + "\n", encoding="utf-8")
+
+
+class RamSampler(threading.Thread):
+    """Samples host RAM in use (MemTotal - MemAvailable) every second; keeps the peak."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak_mb = 0
+        self.baseline_mb = used_mb()
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.peak_mb = max(self.peak_mb, used_mb())
+            self._stop_event.wait(1.0)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+
+def used_mb() -> int:
+    info: dict[str, int] = {}
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        info[key] = int(rest.split()[0])
+    return (info["MemTotal"] - info["MemAvailable"]) // 1024
+
+
+def qemu_rss_mb() -> dict[str, int]:
+    """RSS of every qemu process by guest name (-name guest=...)."""
+    out: dict[str, int] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+            if not cmd or b"qemu-system" not in cmd[0]:
+                continue
+            status = (proc / "status").read_text()
+        except OSError:
+            continue
+        name = "?"
+        for i, arg in enumerate(cmd):
+            if arg == b"-name" and i + 1 < len(cmd):
+                name = cmd[i + 1].decode().split("guest=", 1)[-1].split(",", 1)[0]
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                out[name] = int(line.split()[1]) // 1024
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Outer phase (root, outside the namespace)
+
+
+def main(profile: str = "mini", upto: int | None = None, keep: bool = False,
+         drills: bool = True) -> None:
+    from webfarm import boxes, netns
+
+    if os.geteuid() != 0:
+        console.print("[red]error:[/] invoke e2e creates a network namespace and runs libvirtd: "
+                      "run it as root (sudo .venv/bin/invoke e2e)")
+        sys.exit(2)
+    total_start = time.monotonic()
+    try:
+        base = topology.load("lab.yml", profile)
+    except topology.LabFileError as err:
+        console.print(str(err), highlight=False, soft_wrap=True)
+        sys.exit(2)
+    box = base.boxes[E2E_OS]
+    report = Report(profile=base.profile, box=box.box, hosts=list(base.hosts))
+    if upto is None:
+        upto = chapters.CHAPTERS[-1].number
+    for stale in (REPORT, INNER):
+        stale.unlink(missing_ok=True)
+    ram = RamSampler()
+    ram.start()
+    ns = netns.LabNamespace(NAMESPACE)
+    code = 1
+    try:
+        t = time.monotonic()
+        boxes.ensure_box(E2E_OS, box.box)
+        report.seconds["box"] = round(time.monotonic() - t, 1)
+        console.rule(f"network namespace {NAMESPACE} with its own libvirtd")
+        ns.start()
+        st = lab_state.State(
+            profile=base.profile, package_source="offline", namespace=NAMESPACE,
+            provider={"libvirt": {"driver": "qemu",
+                                  "emulator_path": str(netns.qemu_wrapper_path())}})
+        st.save()
+        cmd = [*ns.exec_prefix(), sys.executable, "-m", "webfarm.e2e", "inner",
+               base.profile, str(upto), "1" if drills else "0"]
+        env = dict(os.environ, WEBFARM_IN_NETNS=NAMESPACE)
+        code = subprocess.run(cmd, env=env, check=False).returncode
+    except KeyboardInterrupt:
+        report.error = "interrupted"
+        console.print("[yellow]interrupted: tearing the lab down[/]")
+    except Exception as err:  # report and tear down whatever happened
+        report.error = f"{type(err).__name__}: {err}"
+        console.print(f"[red]e2e failed:[/] {report.error}", highlight=False, soft_wrap=True)
+    finally:
+        report.vm_rss_mb = qemu_rss_mb()
+        _merge_inner(report)
+        if keep and ns.exists() and report.error != "interrupted":
+            console.print(f"[yellow]--keep: the lab stays up in namespace {NAMESPACE}.[/] "
+                          "Reach it with: invoke status | invoke ssh HOST | invoke chapter N; "
+                          "end it with: invoke e2e-down (or python -m webfarm.e2e down)")
+        else:
+            teardown(ns)
+        ram.stop()
+        report.host_ram_mb = {"peak": ram.peak_mb, "baseline": ram.baseline_mb}
+        report.seconds["total"] = round(time.monotonic() - total_start, 1)
+        report.save()
+        console.print(f"report: {REPORT}")
+    failed = sum(c.get("checks_failed", 0) for c in report.chapters)
+    ok = code == 0 and report.error is None and failed == 0
+    console.print(("[bold green]e2e passed[/]" if ok else "[bold red]e2e FAILED[/]")
+                  + f" in {report.seconds['total']:.0f} s")
+    sys.exit(0 if ok else 1)
+
+
+def _merge_inner(report: Report) -> None:
+    if not INNER.exists():
+        return
+    data = json.loads(INNER.read_text(encoding="utf-8"))
+    report.seconds |= data.get("seconds", {})
+    report.chapters = data.get("chapters", [])
+    report.drills = data.get("drills", [])
+    if data.get("error") and not report.error:
+        report.error = data["error"]
+    if data.get("vm_rss_mb"):
+        report.vm_rss_mb = data["vm_rss_mb"]
+
+
+def teardown(ns: Any) -> None:
+    """Destroy the VMs, then stop what the namespace runs and delete it."""
+    console.rule("teardown")
+    st = lab_state.load()
+    if ns.exists():
+        try:
+            lab = topology.load("lab.yml", st.profile)
+            for provider, options in st.provider.items():
+                lab = lab.with_provider(provider, **options)
+            env = lab_vagrant.lab_env(lab)
+            subprocess.run([*ns.exec_prefix(), "vagrant", "destroy", "-f"], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600,
+                           check=False)
+        except Exception as err:
+            console.print(f"[yellow]vagrant destroy: {err}[/]")
+        _end_ssh_masters(ns)
+        ns.stop(remove_created=True)
+    st.namespace = None
+    st.profile = None
+    st.save()
+    console.print("[green]lab torn down: no VM, libvirtd or namespace left[/]")
+
+
+def _end_ssh_masters(ns: Any) -> None:
+    """ssh ControlMaster processes (testinfra, our runner) linger in the namespace: they are
+    ours, end them by PID."""
+    for pid in ns.namespace_pids():
+        try:
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            continue
+        if comm == "ssh":
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+    time.sleep(1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inner phase (inside the namespace)
+
+
+def inner(profile: str, upto: int, run_drills: bool) -> int:
+    from webfarm import cli
+
+    data: dict[str, Any] = {"seconds": {}, "chapters": [], "drills": []}
+
+    def save() -> None:
+        INNER.parent.mkdir(parents=True, exist_ok=True)
+        INNER.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+    try:
+        lab = cli.load_lab(profile)
+        st = lab_state.load()
+        render.render_lab(lab, lab_secrets.load(), st)
+        console.rule(f"vagrant up: {len(lab.hosts)} VMs ({lab.profile}, TCG)")
+        t = time.monotonic()
+        with console.status("booting VMs (log: .lab/logs/vagrant-up.log)"):
+            lab_vagrant.up(lab)
+        data["seconds"]["up"] = round(time.monotonic() - t, 1)
+        save()
+        console.print(f"[green]{len(lab.hosts)} VMs up in {data['seconds']['up']:.0f} s[/]")
+        data["vm_rss_mb_boot"] = qemu_rss_mb()
+        for ch in chapters.upto(upto):
+            console.rule(f"chapter {ch.tag}: {ch.title}")
+            try:
+                data["chapters"] += cli.run_chapters(lab, [ch.number])
+            except runner.ChapterFailed as err:
+                data["chapters"].append({"number": ch.number, "title": ch.title,
+                                         "checks_passed": 0, "checks_failed": 1,
+                                         "seconds": 0.0, "error": str(err)[:2000]})
+                raise
+            finally:
+                save()
+        data["vm_rss_mb"] = qemu_rss_mb()
+        if run_drills:
+            for path in checks.drill_tests():
+                name = path.stem.removeprefix("test_")
+                console.rule(f"drill {name}")
+                res = checks.run_drill(lab, name)
+                result_file = Path(".lab/drills") / f"{name}.json"
+                outage = None
+                if result_file.exists():
+                    outage = json.loads(result_file.read_text()).get("outage_s")
+                data["drills"].append({"name": name, "passed": res.ok, "outage_s": outage})
+                save()
+        failed = [d["name"] for d in data["drills"] if not d["passed"]]
+        if failed:
+            data["error"] = f"drills failed: {', '.join(failed)}"
+            save()
+            return 1
+        return 0
+    except (runner.ChapterFailed, lab_vagrant.VagrantError, topology.LabFileError) as err:
+        data["error"] = str(err)[:4000]
+        console.print(f"[red]{err}[/]", highlight=False, soft_wrap=True)
+        save()
+        return 1
+
+
+def down() -> None:
+    """End a lab left running by ``invoke e2e --keep``."""
+    from webfarm import netns
+
+    teardown(netns.LabNamespace(NAMESPACE))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 2 and sys.argv[1] == "inner":
+        sys.exit(inner(sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"))
+    if len(sys.argv) >= 2 and sys.argv[1] == "down":
+        down()
+        sys.exit(0)
+    print("usage: invoke e2e  (python -m webfarm.e2e inner|down is internal)", file=sys.stderr)
+    sys.exit(2)
