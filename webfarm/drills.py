@@ -61,6 +61,7 @@ def parse_samples(text: str) -> list[Sample]:
     return samples
 
 
+# --8<-- [start:outage]
 def outage(samples: list[Sample]) -> float:
     """Longest time without a successful answer, measured from the last success before a
     failure to the first success after it (0.0 when nothing failed). A failure streak still
@@ -79,6 +80,7 @@ def outage(samples: list[Sample]) -> float:
     if failing and last_ok is not None and samples:
         worst = max(worst, samples[-1].t - last_ok)
     return round(worst, 3)
+# --8<-- [end:outage]
 
 
 def probe_script(kind: str, target: str, duration: float, interval: float,
