@@ -1,0 +1,246 @@
+"""EL9 base boxes with Packer: AlmaLinux 9, Rocky Linux 9, CentOS Stream 9.
+
+``check_host("libvirt")`` checks that this machine can run the build (Packer >= 1.7, a usable
+``/dev/kvm`` and QEMU, or VirtualBox); ``build_el9("almalinux9", "libvirt", force=False,
+project_root=root)`` runs ``packer init`` and ``packer build`` on ``packer/el9`` and returns
+the ``.box`` it wrote. Adding the box to Vagrant (``webfarm/almalinux9``...) is the caller's
+job (``invoke box``). Packer's output goes to ``.lab/logs/box/DISTRO-PROVIDER.log``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+EL9_DISTROS = ("almalinux9", "rocky9", "centos-stream9")
+MIN_PACKER = (1, 7)  # `packer init` and `required_plugins` appeared in Packer 1.7
+TEMPLATE_DIR = Path("packer") / "el9"  # relative to the project root
+LOG_SUBDIR = Path(".lab") / "logs" / "box"
+KVM_DEVICE = Path("/dev/kvm")
+# Vagrant provider -> the Packer source that builds a box for it
+SOURCES: dict[str, str] = {"libvirt": "qemu.el9", "virtualbox": "virtualbox-iso.el9"}
+
+INSTALL_PACKER = (
+    "install Packer >= 1.7 from HashiCorp: their apt repository "
+    "(https://apt.releases.hashicorp.com, package 'packer') or a release zip from "
+    "https://releases.hashicorp.com/packer/ put first on PATH"
+)
+
+console = Console(stderr=True)
+
+
+class PackerError(Exception):
+    """The EL9 box cannot be built; the message says what is wrong and how to fix it."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Host checks
+
+
+def _version_output(packer: str) -> str:
+    """What ``packer version`` prints (stdin closed: cracklib's ``packer`` reads stdin)."""
+    try:
+        res = subprocess.run(
+            [packer, "version"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise PackerError(f"cannot run '{packer} version': {err}. Fix: {INSTALL_PACKER}") from err
+    return res.stdout + res.stderr
+
+
+def parse_packer_version(text: str) -> tuple[int, int, int]:
+    """(major, minor, patch) from ``packer version`` output such as ``Packer v1.11.2``."""
+    match = re.search(r"Packer v?(\d+)\.(\d+)(?:\.(\d+))?", text)
+    if not match:
+        first = text.strip().splitlines()[0] if text.strip() else "(no output)"
+        raise PackerError(
+            f"the 'packer' on PATH is not HashiCorp Packer ('packer version' printed: {first}; "
+            f"cracklib also installs a 'packer'). Fix: {INSTALL_PACKER}"
+        )
+    major, minor, patch = match.groups()
+    return int(major), int(minor), int(patch or 0)
+
+
+def packer_version(packer: str = "packer") -> tuple[int, int, int]:
+    return parse_packer_version(_version_output(packer))
+
+
+def _kvm_problem(device: Path) -> str | None:
+    """None when DEVICE can be opened read-write, else why not (with the fix)."""
+    if not device.exists():
+        return (
+            f"{device} does not exist: no KVM on this machine. Fix: enable virtualization "
+            "(VT-x/AMD-V) in the firmware, or nested virtualization if this is a VM, and load "
+            "the kvm_intel or kvm_amd module; or build by hand with -var accelerator=tcg "
+            "(no KVM, many times slower)"
+        )
+    try:
+        fd = os.open(device, os.O_RDWR | os.O_CLOEXEC)
+    except PermissionError:
+        return (
+            f"{device} exists but this user cannot open it read-write. Fix: "
+            "sudo usermod -aG kvm $USER, then log in again"
+        )
+    except OSError as err:
+        return f"{device} cannot be opened read-write ({err.strerror}). Fix: check the kvm module"
+    os.close(fd)
+    return None
+
+
+def check_host(provider: str) -> None:
+    """Raise PackerError unless this machine can build the EL9 box for PROVIDER.
+
+    Needs Packer >= 1.7 (Debian 12 ships 1.6.6, which has no ``packer init``); for libvirt a
+    usable ``/dev/kvm`` and QEMU, for virtualbox ``VBoxManage``.
+    """
+    if provider not in SOURCES:
+        raise PackerError(
+            f"unknown provider {provider!r} for the EL9 box: use one of {', '.join(SOURCES)}"
+        )
+    packer = shutil.which("packer")
+    if packer is None:
+        raise PackerError(f"packer not found on PATH. Fix: {INSTALL_PACKER}")
+    version = packer_version(packer)
+    if version[:2] < MIN_PACKER:
+        found = ".".join(map(str, version))
+        raise PackerError(
+            f"Packer {found} at {packer} is too old: the EL9 template needs Packer >= 1.7 "
+            "(packer init, required_plugins). Debian 12's 'packer' package is 1.6.6. "
+            f"Fix: {INSTALL_PACKER}"
+        )
+    if provider == "libvirt":
+        problem = _kvm_problem(KVM_DEVICE)
+        if problem:
+            raise PackerError(problem)
+        if not (shutil.which("qemu-system-x86_64") or shutil.which("qemu-kvm")):
+            raise PackerError(
+                "qemu-system-x86_64 not found. Fix: apt-get install qemu-system-x86 qemu-utils "
+                "(Debian/Ubuntu) or dnf install qemu-kvm qemu-img (EL/Fedora)"
+            )
+        if not shutil.which("qemu-img"):
+            raise PackerError(
+                "qemu-img not found. Fix: apt-get install qemu-utils (Debian/Ubuntu) or "
+                "dnf install qemu-img (EL/Fedora)"
+            )
+    elif not (shutil.which("VBoxManage") or shutil.which("vboxmanage")):
+        raise PackerError(
+            "VBoxManage not found: VirtualBox is not installed (Debian 12 has no VirtualBox "
+            "package). Fix: install VirtualBox from "
+            "https://www.virtualbox.org/wiki/Linux_Downloads or build for libvirt instead "
+            "(--provider libvirt)"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Build
+
+
+def box_path(distro: str, provider: str, project_root: Path) -> Path:
+    """Where the vagrant post-processor writes the box (``output`` in el9.pkr.hcl)."""
+    return project_root / TEMPLATE_DIR / "output" / f"webfarm-{distro}-{provider}.box"
+
+
+def _stream(cmd: list[str], *, log: Path, cwd: Path, title: str) -> None:
+    """Run CMD, appending its output to LOG and showing Packer's current step."""
+    env = dict(os.environ, CHECKPOINT_DISABLE="1")  # no update check phoning home
+    start = time.monotonic()
+    step = "starting"
+    tail: list[str] = []
+    with log.open("a", encoding="utf-8") as out, console.status(f"{title}: {step}") as status:
+        out.write(f"$ {' '.join(cmd)}\n")
+        out.flush()
+        try:
+            proc = subprocess.Popen(
+                cmd,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+            )
+        except OSError as err:
+            raise PackerError(f"cannot run {cmd[0]}: {err}. Fix: {INSTALL_PACKER}") from err
+        assert proc.stdout is not None
+        try:
+            for line in proc.stdout:
+                out.write(line)
+                out.flush()
+                tail = [*tail[-19:], line.rstrip()]
+                if line.startswith("==> "):  # Packer's step lines: "==> qemu.el9: ..."
+                    step = line[4:].strip()
+                    console.log(step, highlight=False)
+                elapsed = time.monotonic() - start
+                status.update(f"{title}: {step} [dim]({elapsed:.0f} s, log: {log})[/]")
+            rc = proc.wait()
+        except BaseException:
+            proc.terminate()  # Packer stops the VM and deletes its output directory
+            proc.wait()
+            raise
+    if rc != 0:
+        last = "\n".join(f"  {ln}" for ln in tail[-8:])
+        raise PackerError(f"{' '.join(cmd[:2])} failed (exit {rc}); see {log}:\n{last}")
+
+
+def build_el9(distro: str, provider: str, *, force: bool, project_root: Path) -> Path:
+    """Build the DISTRO box for PROVIDER with packer/el9 and return the .box path.
+
+    Skipped when the box file already exists, unless FORCE. Call ``check_host`` first.
+    """
+    if distro not in EL9_DISTROS:
+        raise PackerError(f"unknown EL9 distro {distro!r}: use one of {', '.join(EL9_DISTROS)}")
+    if provider not in SOURCES:
+        raise PackerError(
+            f"unknown provider {provider!r} for the EL9 box: use one of {', '.join(SOURCES)}"
+        )
+    project_root = project_root.resolve()
+    box = box_path(distro, provider, project_root)
+    if box.is_file() and not force:
+        console.print(f"[green]✓[/] {box} exists (rebuild with --force)")
+        return box
+    template_dir = project_root / TEMPLATE_DIR
+    if not (template_dir / "el9.pkr.hcl").is_file():
+        raise PackerError(f"{template_dir / 'el9.pkr.hcl'} missing (is this a webfarm checkout?)")
+    packer = shutil.which("packer")
+    if packer is None:
+        raise PackerError(f"packer not found on PATH. Fix: {INSTALL_PACKER}")
+
+    log = project_root / LOG_SUBDIR / f"{distro}-{provider}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("", encoding="utf-8")
+    box.unlink(missing_ok=True)  # a failed build must not leave an older box looking fresh
+    title = f"{distro} box ({provider})"
+    start = time.monotonic()
+    _stream([packer, "init", str(template_dir)], log=log, cwd=project_root, title=title)
+    _stream(
+        [
+            packer,
+            "build",
+            "-force",  # the output directory of an interrupted build may be left over
+            "-color=false",
+            "-var",
+            f"distro={distro}",
+            f"-only={SOURCES[provider]}",
+            str(template_dir),
+        ],
+        log=log,
+        cwd=project_root,
+        title=title,
+    )
+    if not box.is_file():
+        raise PackerError(f"packer build succeeded but wrote no {box}; see {log}")
+    size = box.stat().st_size / 2**20
+    console.print(f"[green]✓[/] {box} built in {time.monotonic() - start:.0f} s ({size:.0f} MiB)")
+    return box
