@@ -90,7 +90,10 @@ def probe_script(kind: str, target: str, duration: float, interval: float,
         check = (f"code=$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 1 "
                  f"{shlex.quote(target)} {extra} || true)")
     elif kind == "dns":
-        check = (f"if dig +time=1 +tries=1 +short {extra} {shlex.quote(target)} | grep -q .; "
+        # dig prints its errors (";; communications error ...") on stdout: only a line that
+        # is not a comment is an answer.
+        check = (f"if dig +time=1 +tries=1 +short {extra} {shlex.quote(target)} "
+                 "| grep -qv '^;'; "
                  "then code=ok; else code=fail; fi")
     else:
         raise ValueError(f"unknown probe kind {kind!r}")
