@@ -163,3 +163,92 @@ wf_line() {
 
 wf_has_role() { case " $WF_ROLES " in *" $1 "*) return 0 ;; esac; return 1; }
 wf_on_network() { case " $WF_NETWORKS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# ---------------------------------------------------------------------------------------------
+# Added by chapter 03-web (web farm). Generic; other chapters may use them.
+
+wf_systemd_unit() {
+  # wf_systemd_unit SRC NAME: install a unit file as /etc/systemd/system/NAME; when it changed,
+  # reload systemd and mark the unit for restart (wf_service NAME then enables/starts it).
+  local before=$WF_CHANGES
+  wf_put "$1" "/etc/systemd/system/$2" 0644 root:root
+  if [ "$WF_CHANGES" != "$before" ]; then
+    systemctl daemon-reload
+    if systemctl is-active --quiet "$2"; then wf_mark_restart "$2"; fi
+  fi
+  return 0
+}
+
+wf_absent() {
+  # wf_absent PATH [SERVICE]: make sure PATH (file or symlink) does not exist; a removal
+  # marks SERVICE (if given) for restart.
+  local path=$1 service=${2:-}
+  if [ -e "$path" ] || [ -L "$path" ]; then
+    rm -f -- "$path"
+    wf_changed "removed $path"
+    if [ -n "$service" ]; then wf_mark_restart "$service"; fi
+  fi
+  return 0
+}
+
+wf_selinux_fcontext() {
+  # wf_selinux_fcontext TYPE DIR: label DIR and everything below it with the SELinux file
+  # type TYPE, persistently (semanage fcontext rule) and now (restorecon). No-op without
+  # SELinux.
+  [ "$WF_SELINUX" = 1 ] || return 0
+  local type=$1 dir=${2%/} spec relabelled
+  spec="$dir(/.*)?"
+  if ! semanage fcontext -l -C | awk -v s="$spec" -v t="$type" \
+       '$1 == s && index($NF, ":" t ":") { found = 1 } END { exit !found }'; then
+    semanage fcontext -a -t "$type" "$spec"
+    wf_changed "selinux: $spec labelled $type"
+  fi
+  if [ -e "$dir" ]; then
+    relabelled=$(restorecon -R -v "$dir")
+    if [ -n "$relabelled" ]; then wf_changed "selinux: relabelled files under $dir"; fi
+  fi
+  return 0
+}
+
+# ---------------------------------------------------------------------------------------------
+# Chapter 02-dns helpers
+
+wf_service_off() {
+  # wf_service_off NAME: stopped now and disabled at boot. A no-op when NAME is empty (the OS
+  # table has no such service) or the unit is not installed.
+  local svc=$1
+  [ -n "$svc" ] || return 0
+  systemctl list-unit-files "$svc.service" >/dev/null 2>&1 || return 0
+  if [ "$(systemctl is-enabled "$svc" 2>/dev/null)" = enabled ]; then
+    systemctl disable --quiet "$svc"
+    wf_changed "disabled $svc"
+  fi
+  if systemctl is-active --quiet "$svc"; then
+    systemctl stop "$svc"
+    wf_changed "stopped $svc"
+  fi
+}
+
+wf_next_serial() {
+  # wf_next_serial OLD [YYYYMMDD]: the next SOA serial in the YYYYMMDDNN convention: today's
+  # first (YYYYMMDD00), or OLD+1 when OLD is already today's or later. Serials only go up:
+  # a secondary ignores a zone whose serial did not increase.
+  local old=${1:-0} first
+  first=${2:-$(date -u +%Y%m%d)}00
+  if [ "$old" -ge "$first" ]; then
+    echo $((old + 1))
+  else
+    echo "$first"
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Added by chapter 01-base (package source). Generic; other chapters may use it.
+
+wf_move() {
+  # wf_move SRC DEST: rename SRC to DEST when SRC exists (nothing to do otherwise). Used to set
+  # a file aside as NAME.disabled (a name apt and dnf skip silently) and to bring it back.
+  [ -e "$1" ] || return 0
+  mv -f -- "$1" "$2"
+  wf_changed "moved $1 to $2"
+}
