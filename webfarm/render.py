@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import shlex
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,9 @@ def _ptr(address: ipaddress.IPv4Address, network: ipaddress.IPv4Network) -> str:
     return ".".join(reversed(str(address).split(".")[-keep:]))
 
 
+@cache
 def environment() -> jinja2.Environment:
+    """The Jinja2 environment (built once: templates compile once per process)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         undefined=jinja2.StrictUndefined,

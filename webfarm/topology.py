@@ -50,6 +50,11 @@ class LabFileError(Exception):
 # YAML loading that refuses duplicate keys (PyYAML silently keeps the last one)
 
 
+class _BadKey(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+
 class _DuplicateKey(Exception):
     def __init__(self, key: str, line: int, first_line: int) -> None:
         self.key, self.line, self.first_line = key, line, first_line
@@ -62,8 +67,10 @@ class _StrictLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
         line = key_node.start_mark.line + 1
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise _BadKey(line)
+        key = loader.construct_object(key_node)
         if key in seen:
             raise _DuplicateKey(str(key), line, seen[key])
         seen[key] = line
@@ -76,6 +83,11 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _c
 def _parse_yaml(text: str, file: Path) -> Any:
     try:
         return yaml.load(text, Loader=_StrictLoader)
+    except _BadKey as bad:
+        raise LabFileError(file, [Problem(f"line {bad.line}", "a key must be a plain name, not "
+                                          "a list or a mapping",
+                                          "write the key as a plain word followed by ':'")]
+                           ) from None
     except _DuplicateKey as dup:
         what = f"{dup.key!r} is defined twice in the same mapping (a duplicate host name?)"
         raise LabFileError(
@@ -315,6 +327,14 @@ class _Checker:
                              f"add '{name}:' under {key or 'the top level'}")
         return value
 
+    def name(self, value: Any, key: str) -> str | None:
+        """A plain name (string or number); anything else is reported."""
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return str(value)
+        self.add(key, f"expected a name, got {type(value).__name__} {value!r}",
+                 "write a plain word here, without brackets or braces")
+        return None
+
     def address(self, value: Any, key: str) -> ipaddress.IPv4Address | None:
         try:
             return ipaddress.IPv4Address(str(value))
@@ -384,7 +404,10 @@ def build(data: Any, path: Path | str = DEFAULT_FILE, profile: str | None = None
                   f"use one of: {', '.join(OS_FAMILIES)}")
         if "box" in b and "family" in b:
             boxes[str(name)] = Box(str(name), str(b["box"]), str(family))
-    default_os = lab.get("os")
+    default_os = c.name(lab["os"], "lab.os") if "os" in lab else None
+    if "boxes" in top and not boxes and not c.problems:
+        c.add("boxes", "no box is defined",
+              "add at least one, e.g. debian12: {box: webfarm/debian12, family: debian12}")
     if default_os is not None and boxes and default_os not in boxes:
         c.add("lab.os", f"no box named {default_os!r} in boxes",
               f"use one of: {', '.join(boxes)} or add it under boxes")
@@ -429,7 +452,7 @@ def build(data: Any, path: Path | str = DEFAULT_FILE, profile: str | None = None
                   "use a /28 or larger, /24 recommended")
         networks[str(name)] = Network(str(name), cidr, str(n.get("description", "")))
     for name in NETWORK_NAMES:
-        if raw_networks and name not in raw_networks:
+        if "networks" in top and name not in raw_networks:
             c.add(f"networks.{name}", "required network is missing",
                   f"add networks.{name} with a cidr, e.g. "
                   f"cidr: 192.168.{56 + NETWORK_NAMES.index(name)}.0/24")
@@ -461,7 +484,11 @@ def build(data: Any, path: Path | str = DEFAULT_FILE, profile: str | None = None
 
     # profiles
     profiles = c.mapping(top.get("profiles"), "profiles", None)
-    chosen = profile or lab.get("profile") or "full"
+    if "profiles" in top and not profiles:
+        c.add("profiles", "no profile is defined",
+              "add a profile with hosts, e.g. full: {hosts: {...}}")
+    lab_profile = c.name(lab["profile"], "lab.profile") if "profile" in lab else None
+    chosen = profile or lab_profile or "full"
     if profiles and chosen not in profiles:
         hint = _suggest(str(chosen), profiles)
         where = "lab.profile" if profile is None else "--profile"
@@ -471,9 +498,11 @@ def build(data: Any, path: Path | str = DEFAULT_FILE, profile: str | None = None
     hosts: dict[str, Host] = {}
     for pname, praw in profiles.items():
         p = c.mapping(praw, f"profiles.{pname}", _PROFILE_KEYS)
+        before = len(c.problems)
         phosts = _check_hosts(c, f"profiles.{pname}.hosts", p.get("hosts"), networks, boxes,
                               default_os, sizes)
-        _check_profile(c, f"profiles.{pname}", phosts, networks, top.get("vips"))
+        if len(c.problems) == before:  # pairs are judged once every host itself is right
+            _check_profile(c, f"profiles.{pname}", phosts, networks, top.get("vips"))
         if pname == chosen:
             hosts = phosts
 
@@ -482,8 +511,13 @@ def build(data: Any, path: Path | str = DEFAULT_FILE, profile: str | None = None
     for name, raw in c.mapping(top.get("vips"), "vips", None).items():
         v = c.mapping(raw, f"vips.{name}", _VIP_KEYS)
         key = f"vips.{name}"
-        net = v.get("network")
-        if "network" in v and net not in networks:
+        net = c.name(v["network"], f"{key}.network") if "network" in v else None
+        for rk in ("holder", "pool"):
+            if rk in v and c.name(v[rk], f"{key}.{rk}") is None:
+                v = {k: x for k, x in v.items() if k != rk}
+        if net is None:
+            continue
+        if net not in networks:
             if net in NETWORK_NAMES:
                 continue  # the network's own problem is reported already
             c.add(f"{key}.network", f"unknown network {net!r}",
@@ -548,7 +582,10 @@ def _check_hosts(c: _Checker, key: str, raw: Any, networks: dict[str, Network],
                  sizes: dict[str, dict[str, int]]) -> dict[str, Host]:
     hosts: dict[str, Host] = {}
     seen_addr: dict[ipaddress.IPv4Address, str] = {}
-    for name, hraw in c.mapping(raw, key, None).items():
+    raw_hosts = c.mapping(raw, key, None)
+    if not raw_hosts and (raw is None or isinstance(raw, dict)):
+        c.add(key, "the profile has no hosts", "list the profile's hosts under it")
+    for name, hraw in raw_hosts.items():
         hkey = f"{key}.{name}"
         h = c.mapping(hraw, hkey, _HOST_KEYS)
         sname = str(name)
@@ -563,7 +600,10 @@ def _check_hosts(c: _Checker, key: str, raw: Any, networks: dict[str, Network],
                   f"write e.g. roles: [app]; roles are: {', '.join(ROLES)}")
             rraw = []
         for role in rraw or []:
-            if role not in ROLES:
+            if not isinstance(role, str):
+                c.add(f"{hkey}.roles", f"expected a role name, got {role!r}",
+                      f"write plain role names, e.g. roles: [app]; roles are: {', '.join(ROLES)}")
+            elif role not in ROLES:
                 hint = _suggest(str(role), ROLES)
                 c.add(f"{hkey}.roles", f"unknown role {role!r}",
                       (hint + " " if hint else "") + f"roles are: {', '.join(ROLES)}")
@@ -573,8 +613,9 @@ def _check_hosts(c: _Checker, key: str, raw: Any, networks: dict[str, Network],
                 roles.append(role)
         # networks and addresses
         addresses: dict[str, ipaddress.IPv4Address] = {}
+        nets_ok = isinstance(h.get("networks"), dict)
         nraw = c.mapping(h.get("networks"), f"{hkey}.networks", None) if "networks" in h else {}
-        if "networks" in h and not nraw:
+        if nets_ok and not nraw:
             c.add(f"{hkey}.networks", "a host needs at least one network",
                   "add e.g. networks: {front: 192.168.56.50}")
         for net, a in nraw.items():
@@ -606,7 +647,7 @@ def _check_hosts(c: _Checker, key: str, raw: Any, networks: dict[str, Network],
             seen_addr[addr] = sname
             addresses[str(net)] = addr
         unknown_net = any(n not in networks for n in nraw)
-        for role in [] if unknown_net else roles:
+        for role in [] if unknown_net or not nraw else roles:
             missing = [n for n in ROLES[role].networks if n not in nraw and n in networks]
             for n in missing:
                 side = "front-only" if set(nraw) == {"front"} else f"{'/'.join(nraw) or 'no'}-only"
@@ -615,7 +656,7 @@ def _check_hosts(c: _Checker, key: str, raw: Any, networks: dict[str, Network],
                       f"add networks.{n} with an address to {sname}, or move the role to a "
                       f"host on the {n} network")
         # sizing
-        os_name = h.get("os", default_os)
+        os_name = c.name(h["os"], f"{hkey}.os") if "os" in h else default_os
         if "os" in h and boxes and os_name not in boxes:
             c.add(f"{hkey}.os", f"no box named {os_name!r}",
                   f"use one of: {', '.join(boxes)}")
@@ -626,11 +667,12 @@ def _check_hosts(c: _Checker, key: str, raw: Any, networks: dict[str, Network],
             memory = m
         if "cpus" in h and (n := c.integer(h["cpus"], f"{hkey}.cpus", 1, 64)):
             cpus = n
-        for role in roles:
-            if memory < ROLES[role].min_memory:
-                c.add(f"{hkey}.memory", f"{memory} MB is below the {role} role's minimum of "
-                      f"{ROLES[role].min_memory} MB", f"set memory: {ROLES[role].min_memory} "
-                      "or more")
+        short = [r for r in roles if memory < ROLES[r].min_memory]
+        if short:
+            top = max(short, key=lambda r: ROLES[r].min_memory)
+            need = ROLES[top].min_memory
+            c.add(f"{hkey}.memory", f"{memory} MB is below the {top} role's minimum of "
+                  f"{need} MB", f"set memory: {need} or more")
         box = boxes.get(str(os_name)) if os_name is not None else None
         if roles and addresses and box is not None:
             hosts[sname] = Host(sname, tuple(roles), addresses, memory, cpus, box)
@@ -655,8 +697,11 @@ def _check_profile(c: _Checker, key: str, hosts: dict[str, Host], networks: dict
         for vname, v in raw_vips.items():
             if not isinstance(v, dict):
                 continue
+            if not isinstance(v.get("network"), str) or v["network"] not in networks:
+                continue
             for rk in ("holder", "pool"):
                 role = v.get(rk)
-                if role in ROLES and not any(role in h.roles for h in hosts.values()):
+                if isinstance(role, str) and role in ROLES and not any(
+                        role in h.roles for h in hosts.values()):
                     c.add(f"{key}.hosts", f"VIP {vname} needs {rk} role {role} but no host "
                           "has it", f"give the {role} role to two hosts of this profile")

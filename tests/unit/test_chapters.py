@@ -1,0 +1,183 @@
+"""The chapter registry: numbering, lookup, the hosts each chapter provisions and their tiers,
+and the registry-to-directory mapping (provision/NN-slug, webfarm/templates/NN-slug)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from webfarm import chapters
+from webfarm.chapters import CHAPTERS, EVERY, Chapter
+from webfarm.topology import Lab
+
+SLUG = re.compile(r"^(\d\d)-[a-z][a-z0-9-]*$")
+IDS = [c.slug for c in CHAPTERS]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_registry_is_not_empty() -> None:
+    assert CHAPTERS
+    assert CHAPTERS[0].number == 1
+    assert CHAPTERS[0].slug == "01-base"
+
+
+def test_numbers_unique_and_ascending() -> None:
+    numbers = [c.number for c in CHAPTERS]
+    assert numbers == sorted(set(numbers)), numbers
+
+
+def test_slugs_unique() -> None:
+    slugs = [c.slug for c in CHAPTERS]
+    assert len(slugs) == len(set(slugs))
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_slug_is_nn_name(chapter: Chapter) -> None:
+    match = SLUG.match(chapter.slug)
+    assert match, f"{chapter.slug!r} is not NN-name"
+    assert int(match.group(1)) == chapter.number
+    assert chapter.tag == f"{chapter.number:02d}" == match.group(1)
+    assert chapter.title and chapter.summary
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_roles_and_tier_selectors_are_known(chapter: Chapter, labs: dict[str, Lab]) -> None:
+    from webfarm.roles import ROLES
+
+    for role in chapter.roles:
+        assert role == EVERY or role in ROLES, role
+    for tier in chapter.tiers:
+        for selector in tier:
+            role = selector.partition("[")[0]
+            assert selector == EVERY or role in ROLES, selector
+            chapters._select(labs["full"], chapter.hosts(labs["full"]), selector)  # no raise
+
+
+# ---------------------------------------------------------------------------------------------
+# Lookup
+
+
+@pytest.mark.parametrize("key", [4, "4", "04", "04-lvs"])
+def test_get_by_number_tag_or_slug(key: int | str) -> None:
+    assert chapters.get(key).slug == "04-lvs"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_get_finds_every_chapter(chapter: Chapter) -> None:
+    assert chapters.get(chapter.number) is chapter
+    assert chapters.get(chapter.tag) is chapter
+    assert chapters.get(chapter.slug) is chapter
+
+
+@pytest.mark.parametrize("key", [99, "99", "lvs", "04-lbs", "", 0])
+def test_get_unknown_lists_the_chapters(key: int | str) -> None:
+    with pytest.raises(KeyError) as info:
+        chapters.get(key)
+    message = str(info.value)
+    for chapter in CHAPTERS:
+        assert chapter.slug in message
+    assert repr(key) in message
+
+
+def test_upto() -> None:
+    assert chapters.upto(None) == list(CHAPTERS)
+    assert [c.number for c in chapters.upto(2)] == [c.number for c in CHAPTERS if c.number <= 2]
+    assert chapters.upto(0) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Hosts and tiers
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_hosts_follow_roles(chapter: Chapter, lab: Lab) -> None:
+    hosts = chapter.hosts(lab)
+    if EVERY in chapter.roles:
+        assert hosts == list(lab.hosts.values())
+    else:
+        assert hosts == [h for h in lab.hosts.values() if set(h.roles) & set(chapter.roles)]
+        assert hosts, f"{chapter.slug} provisions no host in {lab.profile}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_each_host_in_exactly_one_tier(chapter: Chapter, lab: Lab) -> None:
+    tiers = chapter.tiers_for(lab)
+    names = [h.name for tier in tiers for h in tier]
+    assert len(names) == len(set(names)), f"a host appears twice: {names}"
+    assert set(names) == {h.name for h in chapter.hosts(lab)}
+    assert all(tiers), "no empty tier"
+
+
+def test_dns_primary_comes_first(lab: Lab) -> None:
+    tiers = chapters.get(2).tiers_for(lab)
+    dns = lab.hosts_with("dns")
+    assert [h.name for h in tiers[0]] == [dns[0].name]
+    assert [h.name for h in tiers[1]] == [h.name for h in dns[1:]]
+    rest = {h.name for tier in tiers[2:] for h in tier}
+    assert rest == {h.name for h in lab.hosts.values()} - {h.name for h in dns}
+
+
+def test_dns_tiers_per_profile(labs: dict[str, Lab]) -> None:
+    assert [h.name for h in chapters.get("02-dns").tiers_for(labs["full"])[0]] == ["ns1"]
+    assert [h.name for h in chapters.get("02-dns").tiers_for(labs["mini"])[0]] == ["lb1"]
+
+
+def test_single_tier_chapter(lab: Lab) -> None:
+    tiers = chapters.get("04-lvs").tiers_for(lab)
+    assert [[h.name for h in t] for t in tiers] == [[h.name for h in lab.hosts_with("director")]]
+
+
+def test_bad_selector_is_rejected(lab: Lab) -> None:
+    bad = Chapter(99, "99-bad", "bad", "bad", ("dns",), (("dns[2]",),))
+    with pytest.raises(ValueError, match="bad tier selector"):
+        bad.tiers_for(lab)
+
+
+def test_hosts_not_named_in_any_tier_run_last(lab: Lab) -> None:
+    ch = Chapter(98, "98-x", "x", "x", ("dns", "app"), (("dns[0]",),))
+    tiers = ch.tiers_for(lab)
+    assert tiers[0] == [lab.hosts_with("dns")[0]]
+    assert {h.name for h in tiers[-1]} == {h.name for h in ch.hosts(lab)} - {tiers[0][0].name}
+
+
+# ---------------------------------------------------------------------------------------------
+# Registry <-> directories. Other sessions are creating the chapter directories; every
+# registered chapter must end up with its provision/NN-slug directory.
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_provision_dir_maps_to_slug(chapter: Chapter) -> None:
+    assert chapter.provision_dir == ROOT / "provision" / chapter.slug
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_every_registered_chapter_has_its_provision_dir(chapter: Chapter) -> None:
+    assert chapter.provision_dir.is_dir(), (
+        f"{chapter.slug} is registered but provision/{chapter.slug}/ does not exist")
+
+
+def test_chapter_01_has_its_provision_dir() -> None:
+    assert chapters.get(1).provision_dir.is_dir()
+
+
+def _nn_dirs(base: Path) -> list[str]:
+    return sorted(p.name for p in base.iterdir() if p.is_dir() and re.match(r"^\d\d-", p.name))
+
+
+@pytest.mark.parametrize("base", ["provision", "webfarm/templates"])
+def test_every_chapter_dir_is_registered(base: str) -> None:
+    registered = {c.slug for c in CHAPTERS}
+    for name in _nn_dirs(ROOT / base):
+        assert name in registered, f"{base}/{name} is not in webfarm.chapters.CHAPTERS"
+
+
+def test_template_dirs_use_role_or_all_subdirs() -> None:
+    from webfarm.roles import ROLES
+
+    for name in _nn_dirs(ROOT / "webfarm" / "templates"):
+        for sub in (ROOT / "webfarm" / "templates" / name).iterdir():
+            if sub.is_dir() and not sub.name.startswith("_"):  # _partials: included only
+                assert sub.name == "all" or sub.name in ROLES, f"templates/{name}/{sub.name}"
