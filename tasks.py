@@ -92,8 +92,8 @@ def test(c, fast=False):
 @task(help={"serve": "serve on http://127.0.0.1:8000 instead of building into site/"})
 def docs(c, serve=False):
     """Build the tutorial (MkDocs Material) into site/, or serve it."""
-    c.run("python -m mkdocs serve" if serve else "python -m mkdocs build --strict -d site",
-          pty=False)
+    cmd = "python -m mkdocs serve" if serve else "python -m mkdocs build --strict -d site"
+    c.run(cmd, env={"NO_MKDOCS_2_WARNING": "1"})
 
 
 @task(help={"profile": "profile (default mini)", "upto": "last chapter (default: all)",

@@ -420,7 +420,7 @@ def self_test(fast: bool = False) -> None:
             steps.append(("vagrant validate", ["vagrant", "validate"]))
     for title, cmd in steps:
         console.rule(title)
-        env = dict(os.environ, VAGRANT_DEFAULT_PROVIDER="libvirt")
+        env = dict(os.environ, VAGRANT_DEFAULT_PROVIDER="libvirt", NO_MKDOCS_2_WARNING="1")
         if subprocess.run(cmd, check=False, env=env).returncode != 0:
             console.print(f"[bold red]FAILED:[/] {title}")
             sys.exit(1)
