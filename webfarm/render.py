@@ -15,7 +15,7 @@ from typing import Any
 
 import jinja2
 
-from webfarm import chapters, topology
+from webfarm import chapters, timesync, topology
 from webfarm import os as osdata
 from webfarm.state import State
 from webfarm.topology import Host, Lab
@@ -51,6 +51,7 @@ def environment() -> jinja2.Environment:
     env.filters["reverse_zone"] = _reverse_zone
     env.filters["ptr"] = _ptr
     env.filters["shquote"] = lambda s: shlex.quote(str(s))
+    env.globals["timesync"] = timesync  # who gives the time to whom (chapter 01)
     return env
 
 
