@@ -6,9 +6,9 @@ networks (the ``monitor`` host when there is one) relays that time to the networ
 server is not on (``local stratum 10`` while it has not synchronised yet). Every other host
 takes its time from whichever of the two shares a network with it.
 
-``webfarm/templates/01-base/all/chrony.conf.j2`` writes the same rules in Jinja (templates
-cannot call Python); ``tests/configs/test_01_base.py`` checks that both agree for every host
-of every profile, and the chapter checks use :func:`upstream` to know which reference a
+``webfarm/templates/01-base/all/chrony.conf.j2`` calls these functions (the ``timesync``
+template global) to write chrony.conf; ``tests/configs/test_01_base.py`` checks the rendered
+files against them, and the chapter checks use :func:`upstream` to know which reference a
 synchronised host must show.
 """
 
