@@ -1,0 +1,277 @@
+"""Base boxes: build them (Debian 12 from Debian's archive, EL9 with Packer), add them to Vagrant.
+
+``ensure_box("debian12", "webfarm/debian12")`` builds ``.lab/boxes/debian12.box`` with
+``packer/debian12/build-box.sh`` unless a box built from the same inputs (script, package
+list, mirror) is already there, then ``vagrant box add``s it unless Vagrant already has that
+very build. Each OS has one builder in ``BUILDERS``; the EL9 ones live in ``webfarm.packer``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BOX_DIR = Path(".lab/boxes")
+LOG_DIR = Path(".lab/logs")
+DEBIAN12_DIR = REPO_ROOT / "packer" / "debian12"
+DEBIAN12_SCRIPT = DEBIAN12_DIR / "build-box.sh"
+DEBIAN12_PACKAGES = DEBIAN12_DIR / "packages.txt"
+EL9_OSES = ("almalinux9", "rocky9", "centos-stream9")
+
+# tool -> Debian package that provides it, per OS whose box we build
+HOST_TOOLS: dict[str, dict[str, str]] = {
+    "debian12": {
+        "debootstrap": "debootstrap",
+        "sfdisk": "fdisk",
+        "losetup": "mount",
+        "partx": "util-linux",
+        "mkfs.ext4": "e2fsprogs",
+        "qemu-img": "qemu-utils",
+        "dpkg-scanpackages": "dpkg-dev",
+        "tar": "tar",
+        "vagrant": "vagrant",
+    },
+    **{
+        os_name: {
+            "packer": "packer",
+            "qemu-img": "qemu-utils",
+            "qemu-system-x86_64": "qemu-system-x86",
+            "vagrant": "vagrant",
+        }
+        for os_name in EL9_OSES
+    },
+}
+
+console = Console(stderr=True, log_path=False)
+
+
+class BoxError(Exception):
+    """A box cannot be built or added; the message says what is wrong and how to fix it."""
+
+
+@dataclass(frozen=True)
+class BoxBuild:
+    """What a box is built from; its digest decides whether a rebuild is needed."""
+
+    script: Path
+    packages: tuple[str, ...]
+    mirror: str | None
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        h.update(b"script\0" + self.script.read_bytes() + b"\0")
+        h.update(b"packages\0" + "\n".join(self.packages).encode() + b"\0")
+        h.update(b"mirror\0" + (self.mirror or "").encode() + b"\0")
+        return h.hexdigest()
+
+
+def inputs_file(box_path: Path) -> Path:
+    """Where the digest of a box's inputs is kept: next to the box."""
+    return box_path.with_name(box_path.name + ".sha256-inputs")
+
+
+def added_file(box_path: Path) -> Path:
+    """Records which build of the box was last added to Vagrant (box name + digest)."""
+    return box_path.with_name(box_path.name + ".added")
+
+
+def read_package_list(path: Path = DEBIAN12_PACKAGES) -> list[str]:
+    """Package names from a list file: one or more per line, '#' starts a comment."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise BoxError(f"{path}: cannot read the package list ({e.strerror})") from e
+    names: list[str] = []
+    for line in text.splitlines():
+        names.extend(line.split("#", 1)[0].split())
+    return names
+
+
+def check_host_tools(os_name: str) -> None:
+    """Raise BoxError naming the apt package of every host tool missing to build OS_NAME's box."""
+    if os_name not in HOST_TOOLS:
+        raise BoxError(f"unknown OS {os_name!r}: boxes exist for {', '.join(sorted(HOST_TOOLS))}")
+    missing = {tool: pkg for tool, pkg in HOST_TOOLS[os_name].items() if not shutil.which(tool)}
+    if not missing:
+        return
+    what = ", ".join(f"{tool} not found" for tool in missing)
+    pkgs = " ".join(sorted(set(missing.values())))
+    raise BoxError(f"{what}: apt-get install {pkgs}")
+
+
+def box_is_current(box_path: Path, build: BoxBuild) -> bool:
+    """True when BOX_PATH exists and was built from exactly BUILD's inputs."""
+    stamp = inputs_file(box_path)
+    if not box_path.is_file() or not stamp.is_file():
+        return False
+    return stamp.read_text(encoding="utf-8").strip() == build.digest()
+
+
+def build_debian12(
+    box_path: Path,
+    *,
+    packages: list[str],
+    mirror: str | None,
+    force: bool,
+    log: Path,
+    script: Path = DEBIAN12_SCRIPT,
+) -> Path:
+    """Build the Debian 12 libvirt box at BOX_PATH with build-box.sh (output to LOG).
+
+    PACKAGES go into the box's offline package cache; MIRROR is the Debian mirror (None: the
+    host's). Skipped when a box built from the same script, packages and mirror exists,
+    unless FORCE.
+    """
+    build = BoxBuild(script=script, packages=tuple(packages), mirror=mirror)
+    if not force and box_is_current(box_path, build):
+        console.print(f"[green]✓[/] {box_path} is up to date (same script, packages, mirror)")
+        return box_path
+    check_host_tools("debian12")
+    if os.geteuid() != 0:
+        raise BoxError("building the debian12 box needs root: run as root or sudo")
+    if not script.is_file():
+        raise BoxError(f"{script}: build script missing (is this a webfarm checkout?)")
+
+    env = dict(os.environ, PACKAGES_FILE="none")
+    if mirror:
+        env["MIRROR"] = mirror
+    box_path.parent.mkdir(parents=True, exist_ok=True)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    inputs_file(box_path).unlink(missing_ok=True)  # a half-built box is never "current"
+    cmd = ["bash", str(script), str(box_path), *packages]
+    start = time.monotonic()
+    step = "starting"
+    with log.open("w", encoding="utf-8") as out, console.status(f"debian12 box: {step}") as status:
+        out.write(f"$ {' '.join(cmd)}\n")
+        out.flush()
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            text=True,
+            errors="replace",
+        )
+        assert proc.stdout is not None
+        tail: list[str] = []
+        try:
+            for line in proc.stdout:
+                out.write(line)
+                tail = [*tail[-19:], line.rstrip()]
+                if line.startswith("[build-box"):
+                    step = line.split("] ", 1)[-1].strip()
+                    console.log(step)
+                elapsed = time.monotonic() - start
+                status.update(f"debian12 box: {step} [dim]({elapsed:.0f} s, log: {log})[/]")
+            rc = proc.wait()
+        except BaseException:
+            proc.terminate()  # the script's trap unmounts and frees the loop device
+            proc.wait()
+            raise
+    if rc != 0:
+        last = "\n".join(f"  {ln}" for ln in tail[-8:])
+        raise BoxError(
+            f"building the debian12 box failed (exit {rc}) at step '{step}'; see {log}:\n{last}"
+        )
+    inputs_file(box_path).write_text(build.digest() + "\n", encoding="utf-8")
+    size = box_path.stat().st_size / 2**20
+    console.print(
+        f"[green]✓[/] {box_path} built in {time.monotonic() - start:.0f} s ({size:.0f} MiB)"
+    )
+    return box_path
+
+
+def _vagrant(*args: str) -> subprocess.CompletedProcess[str]:
+    if not shutil.which("vagrant"):
+        raise BoxError("vagrant not found: apt-get install vagrant vagrant-libvirt")
+    return subprocess.run(["vagrant", *args], capture_output=True, text=True, check=False)
+
+
+def parse_box_list(machine_readable: str) -> set[tuple[str, str]]:
+    """(name, provider) pairs from ``vagrant box list --machine-readable``."""
+    boxes: set[tuple[str, str]] = set()
+    name: str | None = None
+    for line in machine_readable.splitlines():
+        fields = line.split(",", 3)
+        if len(fields) < 4:
+            continue
+        kind, data = fields[2], fields[3]
+        if kind == "box-name":
+            name = data
+        elif kind == "box-provider" and name is not None:
+            boxes.add((name, data))
+    return boxes
+
+
+def box_added(name: str, provider: str = "libvirt") -> bool:
+    """Whether Vagrant has box NAME for PROVIDER."""
+    res = _vagrant("box", "list", "--machine-readable")
+    if res.returncode != 0:
+        raise BoxError(f"vagrant box list failed: {res.stderr.strip()}")
+    return (name, provider) in parse_box_list(res.stdout)
+
+
+def add_box(name: str, path: Path, force: bool = False) -> None:
+    """``vagrant box add --name NAME PATH`` (replacing a box of that name when FORCE)."""
+    if not path.is_file():
+        raise BoxError(f"{path}: no such box file (build it first: invoke box)")
+    if not force and box_added(name):
+        return
+    with console.status(f"vagrant box add {name} {path}"):
+        res = _vagrant("box", "add", "--force", "--name", name, str(path))
+    if res.returncode != 0:
+        raise BoxError(f"vagrant box add --name {name} {path} failed: {res.stderr.strip()}")
+    console.print(f"[green]✓[/] box {name} added to Vagrant")
+
+
+def _ensure_debian12(box_name: str, force: bool) -> None:
+    box_path = BOX_DIR / "debian12.box"
+    packages = read_package_list(DEBIAN12_PACKAGES)
+    build_debian12(
+        box_path, packages=packages, mirror=None, force=force, log=LOG_DIR / "box-debian12.log"
+    )
+    stamp = f"{box_name} {inputs_file(box_path).read_text(encoding='utf-8').strip()}"
+    marker = added_file(box_path)
+    already = marker.is_file() and marker.read_text(encoding="utf-8").strip() == stamp
+    if already and box_added(box_name):
+        console.print(f"[green]✓[/] box {box_name} is in Vagrant (this build)")
+        return
+    add_box(box_name, box_path, force=True)
+    marker.write_text(stamp + "\n", encoding="utf-8")
+
+
+def _ensure_el9(os_name: str) -> Callable[[str, bool], None]:
+    def build(box_name: str, force: bool) -> None:
+        raise BoxError(
+            f"building the {os_name} box is not implemented here yet (Packer EL9 path, "
+            "webfarm/packer.py); use the debian12 box meanwhile"
+        )
+
+    return build
+
+
+# OS name -> builder(box_name, force): builds the box if needed and adds it to Vagrant
+BUILDERS: dict[str, Callable[[str, bool], None]] = {
+    "debian12": _ensure_debian12,
+    **{os_name: _ensure_el9(os_name) for os_name in EL9_OSES},
+}
+
+
+def ensure_box(os_name: str, box_name: str, *, force: bool = False) -> None:
+    """Make sure Vagrant has BOX_NAME built for OS_NAME (build and add it when needed)."""
+    try:
+        builder = BUILDERS[os_name]
+    except KeyError:
+        raise BoxError(
+            f"unknown OS {os_name!r}: boxes can be built for {', '.join(sorted(BUILDERS))}"
+        ) from None
+    builder(box_name, force)

@@ -1,0 +1,413 @@
+"""The lab's network namespace and its own libvirt (virtlogd + libvirtd) inside it.
+
+Lab addresses are private ranges, so everything that talks to them lives in a network
+namespace made for the run: libvirt's bridges, dnsmasq and iptables rules stay inside it and
+vanish with it. On hosts without systemd there is no libvirt service either, so the lab starts
+``virtlogd -d`` and ``libvirtd -d`` itself, inside the namespace, and stops exactly those::
+
+    with LabNamespace("webfarm") as ns:
+        subprocess.run([*ns.exec_prefix(), "vagrant", "up"], check=True)
+
+``stop()`` is safe after a partial ``start()``, on Ctrl-C, and from another process (it finds
+the lab's daemons through ``ip netns pids``). It never touches a libvirtd running outside the
+namespace: ``start()`` refuses to run next to one.
+
+``qemu_wrapper_path()`` is the QEMU wrapper that caps TCG's translation cache
+(vagrant-libvirt ``emulator_path``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+QEMU_CONF = Path("/etc/libvirt/qemu.conf")
+QEMU_CONF_BACKUP_SUFFIX = ".webfarm-bak"
+NETNS_DIR = Path("/run/netns")
+LIBVIRT_URI = "qemu:///system"
+PIDFILES = {"virtlogd": Path("/run/virtlogd.pid"), "libvirtd": Path("/run/libvirtd.pid")}
+# Daemons that own /run/libvirt: two of them on one host fight over the sockets.
+LIBVIRT_DAEMONS = ("libvirtd", "virtqemud", "virtlogd", "virtnetworkd", "virtstoraged")
+# Processes libvirt starts for the lab (comm is cut to 15 characters by the kernel).
+LAB_CHILDREN = ("qemu-system-x86", "qemu-system-x86_64", "dnsmasq", "qemu-tcg-wrapper")
+TB_SIZE_FILE = Path("/etc/webfarm/tcg-tb-size")
+STATE_DIR = Path("/run/webfarm")  # per namespace: daemon PIDs + libvirt inventory at start
+
+TOOLS = {  # command -> Debian package
+    "ip": "iproute2",
+    "libvirtd": "libvirt-daemon-system",
+    "virtlogd": "libvirt-daemon-system",
+    "virsh": "libvirt-clients",
+    "qemu-system-x86_64": "qemu-system-x86",
+}
+
+
+class NamespaceError(Exception):
+    """The lab's namespace or libvirt could not be set up; the message says how to fix it."""
+
+
+def qemu_wrapper_path() -> Path:
+    """The TCG wrapper script shipped with the package (vagrant-libvirt ``emulator_path``)."""
+    return Path(__file__).resolve().parent / "scripts" / "qemu-tcg-wrapper.sh"
+
+
+def write_tb_size(mib: int, path: Path = TB_SIZE_FILE) -> None:
+    """Set the wrapper's TCG cache size: libvirtd clears QEMU's environment, so it is a file."""
+    if mib <= 0:
+        raise ValueError(f"tb-size must be a positive number of MiB, got {mib}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{mib}\n", encoding="utf-8")
+
+
+def ensure_qemu_conf_root(path: Path = QEMU_CONF) -> bool:
+    """Make libvirt run QEMU as root:root (else it re-probes QEMU on every API call, 4-7 s each).
+
+    Idempotent; keeps a one-time backup next to the file. Returns True when the file changed.
+    """
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    want = {"user": '"root"', "group": '"root"'}
+    active = {
+        m.group(1): m.group(2).strip()
+        for m in re.finditer(r'^\s*(user|group)\s*=\s*(".*?")\s*$', text, re.MULTILINE)
+    }
+    if active == want:
+        return False
+    backup = path.with_name(path.name + QEMU_CONF_BACKUP_SUFFIX)
+    if path.exists() and not backup.exists():
+        shutil.copy2(path, backup)
+    lines = [ln for ln in text.splitlines() if not re.match(r"^\s*(user|group)\s*=", ln)]
+    lines += [
+        "# webfarm lab: QEMU runs as root (see webfarm/netns.py)",
+        'user = "root"',
+        'group = "root"',
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return True
+
+
+def _comm(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+
+
+def _netns_inode(pid: int) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}/ns/net").st_ino
+    except OSError:
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie is dead for our purposes
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _all_pids() -> list[int]:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+@dataclass
+class LabNamespace:
+    """A network namespace with its own virtlogd and libvirtd. Use as a context manager."""
+
+    name: str = "webfarm"
+    timeout: float = 60.0
+    qemu_conf: Path = QEMU_CONF
+    remove_created_on_exit: bool = True
+    pids: dict[str, int] = field(default_factory=dict)
+    created_namespace: bool = False
+    _before: dict[str, set[str]] = field(default_factory=dict, repr=False)
+
+    # -- public API ------------------------------------------------------------------------
+
+    def exec_prefix(self) -> list[str]:
+        """Prefix a command with this to run it inside the namespace."""
+        return ["ip", "netns", "exec", self.name]
+
+    def run(self, cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        """Run CMD inside the namespace (text mode; kwargs go to subprocess.run)."""
+        return subprocess.run([*self.exec_prefix(), *cmd], text=True, **kwargs)  # type: ignore[call-overload, no-any-return]
+
+    def virsh(self, *args: str, check: bool = True) -> str:
+        """Run ``virsh -c qemu:///system ARGS`` inside the namespace; return its stdout."""
+        res = self.run(["virsh", "-c", LIBVIRT_URI, *args], capture_output=True)
+        if check and res.returncode != 0:
+            raise NamespaceError(f"virsh {' '.join(args)} failed: {res.stderr.strip()}")
+        return res.stdout
+
+    def state_file(self) -> Path:
+        """Where start() records the PIDs and libvirt's inventory, for a stop() elsewhere."""
+        return STATE_DIR / f"netns-{self.name}.json"
+
+    def exists(self) -> bool:
+        return (NETNS_DIR / self.name).exists()
+
+    def namespace_pids(self) -> list[int]:
+        """PIDs of every process inside the namespace (``ip netns pids``)."""
+        if not self.exists():
+            return []
+        res = subprocess.run(
+            ["ip", "netns", "pids", self.name], capture_output=True, text=True, check=False
+        )
+        return [int(p) for p in res.stdout.split() if p.isdigit()]
+
+    def start(self) -> LabNamespace:
+        """Create the namespace and start virtlogd + libvirtd inside it; wait for libvirt."""
+        try:
+            self._start()
+        except BaseException:
+            # partial start (or Ctrl-C): undo what was done, then re-raise
+            with contextlib.suppress(Exception):
+                self.stop(remove_created=False)
+            raise
+        return self
+
+    def stop(self, *, remove_created: bool | None = None) -> None:
+        """Stop the lab's QEMUs, dnsmasqs, libvirtd and virtlogd (by PID), delete the namespace.
+
+        remove_created: also undefine the domains, networks, volumes and pools that appeared
+        in libvirt since ``start()`` (default: ``remove_created_on_exit``). Safe to call
+        twice, after a partial start, or on a namespace left by another process.
+        """
+        if remove_created is None:
+            remove_created = self.remove_created_on_exit
+        self._load_state()
+        if remove_created and self._before and self._libvirtd_answers():
+            with contextlib.suppress(Exception):
+                self._remove_created()
+        # 1. what libvirt started for the lab (QEMU, dnsmasq), 2. libvirtd, 3. virtlogd
+        ns_pids = self.namespace_pids()
+        children = [p for p in ns_pids if _comm(p) in LAB_CHILDREN]
+        self._kill(children)
+        for daemon in ("libvirtd", "virtlogd"):
+            recorded = self.pids.get(daemon)
+            mine = {p for p in ns_pids if _comm(p) == daemon}
+            if recorded and _comm(recorded) == daemon:  # not a reused PID
+                mine.add(recorded)
+            self._kill(sorted(mine))
+        self.pids.clear()
+        if self.exists():
+            left = [p for p in self.namespace_pids() if _alive(p)]
+            if left:
+                desc = ", ".join(f"{p} ({_comm(p)})" for p in left)
+                raise NamespaceError(
+                    f"namespace {self.name} still has processes not started by the lab: {desc}; "
+                    f"stop them, then run `ip netns delete {self.name}`"
+                )
+            subprocess.run(["ip", "netns", "delete", self.name], check=False)
+        self.created_namespace = False
+        self._before = {}
+        self.state_file().unlink(missing_ok=True)
+
+    def _load_state(self) -> None:
+        """Adopt what start() recorded when this object did not start the lab itself."""
+        if self._before and self.pids:
+            return
+        try:
+            data = json.loads(self.state_file().read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if not self.pids:
+            self.pids = {k: int(v) for k, v in data.get("pids", {}).items()}
+        if not self._before:
+            self._before = {k: set(v) for k, v in data.get("before", {}).items()}
+
+    def __enter__(self) -> LabNamespace:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- start -------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        if os.geteuid() != 0:
+            raise NamespaceError(
+                "the lab's network namespace and libvirtd need root: run as root or with sudo"
+            )
+        missing = [
+            f"{t} (apt-get install {pkg})" for t, pkg in TOOLS.items() if not shutil.which(t)
+        ]
+        if missing:
+            raise NamespaceError("missing host tools: " + ", ".join(missing))
+        self._refuse_foreign_libvirt()
+        if self.exists():
+            busy = [p for p in self.namespace_pids() if _alive(p)]
+            if busy:
+                desc = ", ".join(f"{p} ({_comm(p)})" for p in busy)
+                raise NamespaceError(
+                    f"namespace {self.name} exists and is in use ({desc}): it is left from an "
+                    f"earlier run; stop it first (LabNamespace({self.name!r}).stop(), "
+                    "or `invoke down`)"
+                )
+        else:
+            subprocess.run(["ip", "netns", "add", self.name], check=True)
+            self.created_namespace = True
+        subprocess.run([*self.exec_prefix(), "ip", "link", "set", "lo", "up"], check=True)
+        ensure_qemu_conf_root(self.qemu_conf)
+        self.pids["virtlogd"] = self._start_daemon("virtlogd")
+        self.pids["libvirtd"] = self._start_daemon("libvirtd")
+        self._wait_libvirt()
+        self._before = self._inventory()
+        self.state_file().parent.mkdir(parents=True, exist_ok=True)
+        self.state_file().write_text(
+            json.dumps(
+                {"pids": self.pids, "before": {k: sorted(v) for k, v in self._before.items()}}
+            ),
+            encoding="utf-8",
+        )
+
+    def _refuse_foreign_libvirt(self) -> None:
+        ours = self._ns_inode()
+        foreign = []
+        for pid in _all_pids():
+            comm = _comm(pid)
+            if comm in LIBVIRT_DAEMONS and _netns_inode(pid) != ours:
+                foreign.append(f"{comm} (pid {pid})")
+        if foreign:
+            raise NamespaceError(
+                "a libvirt daemon is already running outside the lab's namespace: "
+                + ", ".join(foreign)
+                + ". The lab starts its own libvirtd inside namespace "
+                + f"{self.name!r} and they would share /run/libvirt. It was not stopped: stop "
+                "it yourself (e.g. `systemctl stop libvirtd virtlogd` or kill that PID) and retry"
+            )
+
+    def _ns_inode(self) -> int | None:
+        try:
+            return os.stat(NETNS_DIR / self.name).st_ino
+        except OSError:
+            return None
+
+    def _start_daemon(self, daemon: str) -> int:
+        pidfile = PIDFILES[daemon]
+        res = subprocess.run(
+            [*self.exec_prefix(), daemon, "-d"], capture_output=True, text=True, check=False
+        )
+        if res.returncode != 0:
+            raise NamespaceError(
+                f"{daemon} -d failed in namespace {self.name} (exit {res.returncode}): "
+                f"{res.stderr.strip() or res.stdout.strip()}"
+            )
+        ours = self._ns_inode()
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            pid = None
+            with contextlib.suppress(OSError, ValueError):
+                pid = int(pidfile.read_text(encoding="utf-8").split()[0])
+            if pid and _comm(pid) == daemon and _netns_inode(pid) == ours:
+                return pid
+            for p in self.namespace_pids():  # no pidfile (yet): look in the namespace
+                if _comm(p) == daemon:
+                    return p
+            time.sleep(0.2)
+        raise NamespaceError(
+            f"{daemon} did not start in namespace {self.name} within "
+            f"{self.timeout:.0f} s (see /var/log/libvirt/)"
+        )
+
+    def _libvirtd_answers(self) -> bool:
+        if not self.exists() or not shutil.which("virsh"):
+            return False
+        if not any(_comm(p) == "libvirtd" for p in self.namespace_pids()):
+            return False
+        try:
+            res = self.run(["virsh", "-c", LIBVIRT_URI, "version"], capture_output=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            return False
+        return res.returncode == 0
+
+    def _wait_libvirt(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if self._libvirtd_answers():
+                return
+            if not _alive(self.pids.get("libvirtd", 0) or 0):
+                raise NamespaceError(
+                    f"libvirtd exited right after starting in namespace {self.name}: "
+                    "see /var/log/libvirt/libvirtd.log"
+                )
+            time.sleep(0.5)
+        raise NamespaceError(
+            f"libvirtd in namespace {self.name} did not answer `virsh -c {LIBVIRT_URI} version` "
+            f"within {self.timeout:.0f} s"
+        )
+
+    # -- stop --------------------------------------------------------------------------------
+
+    def _inventory(self) -> dict[str, set[str]]:
+        def names(*args: str) -> set[str]:
+            return {ln.strip() for ln in self.virsh(*args, check=False).splitlines() if ln.strip()}
+
+        inv = {
+            "domains": names("list", "--all", "--name"),
+            "networks": names("net-list", "--all", "--name"),
+            "pools": names("pool-list", "--all", "--name"),
+        }
+        for pool in inv["pools"]:
+            for ln in self.virsh("vol-list", pool, check=False).splitlines()[2:]:
+                if ln.strip():
+                    inv.setdefault("volumes", set()).add(f"{pool}\t{ln.split()[0]}")
+        inv.setdefault("volumes", set())
+        return inv
+
+    def _remove_created(self) -> None:
+        """Undefine what appeared since start() (never anything that was there before)."""
+        now = self._inventory()
+        before = self._before
+        for dom in sorted(now["domains"] - before.get("domains", set())):
+            self.virsh("destroy", dom, check=False)
+            self.virsh("undefine", dom, "--nvram", check=False)
+        for vol in sorted(now["volumes"] - before.get("volumes", set())):
+            pool, name = vol.split("\t", 1)
+            self.virsh("vol-delete", name, "--pool", pool, check=False)
+        for net in sorted(now["networks"] - before.get("networks", set())):
+            self.virsh("net-destroy", net, check=False)
+            self.virsh("net-undefine", net, check=False)
+        for pool in sorted(now["pools"] - before.get("pools", set())):
+            self.virsh("pool-destroy", pool, check=False)
+            self.virsh("pool-undefine", pool, check=False)
+
+    @staticmethod
+    def _kill(pids: list[int], grace: float = 10.0) -> None:
+        pids = [p for p in pids if _alive(p)]
+        for p in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(_alive(p) for p in pids):
+            time.sleep(0.1)
+        for p in pids:
+            if _alive(p):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_alive(p) for p in pids):
+            time.sleep(0.1)
