@@ -191,9 +191,14 @@ def build_debian12(
 
 
 def _vagrant(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run vagrant; under ``sudo`` as the user who ran sudo, so the box lands in *their*
+    ~/.vagrant.d where their ``invoke up`` looks for it."""
     if not shutil.which("vagrant"):
         raise BoxError("vagrant not found: apt-get install vagrant vagrant-libvirt")
-    return subprocess.run(["vagrant", *args], capture_output=True, text=True, check=False)
+    user = os.environ.get("SUDO_USER")
+    prefix = ["sudo", "-u", user, "-H"] if os.geteuid() == 0 and user and user != "root" else []
+    return subprocess.run([*prefix, "vagrant", *args], capture_output=True, text=True,
+                          check=False)
 
 
 def parse_box_list(machine_readable: str) -> set[tuple[str, str]]:
@@ -220,11 +225,11 @@ def box_added(name: str, provider: str = "libvirt") -> bool:
     return (name, provider) in parse_box_list(res.stdout)
 
 
-def add_box(name: str, path: Path, force: bool = False) -> None:
+def add_box(name: str, path: Path, force: bool = False, provider: str = "libvirt") -> None:
     """``vagrant box add --name NAME PATH`` (replacing a box of that name when FORCE)."""
     if not path.is_file():
         raise BoxError(f"{path}: no such box file (build it first: invoke box)")
-    if not force and box_added(name):
+    if not force and box_added(name, provider):
         return
     with console.status(f"vagrant box add {name} {path}"):
         res = _vagrant("box", "add", "--force", "--name", name, str(path))
@@ -233,7 +238,10 @@ def add_box(name: str, path: Path, force: bool = False) -> None:
     console.print(f"[green]✓[/] box {name} added to Vagrant")
 
 
-def _ensure_debian12(box_name: str, force: bool) -> None:
+def _ensure_debian12(box_name: str, force: bool, provider: str) -> None:
+    if provider != "libvirt":
+        raise BoxError(f"the debian12 box is built for libvirt only (asked: {provider}). Fix: "
+                       "--provider libvirt, or use an EL9 box with VirtualBox")
     box_path = BOX_DIR / "debian12.box"
     packages = read_package_list(DEBIAN12_PACKAGES)
     build_debian12(
@@ -249,24 +257,30 @@ def _ensure_debian12(box_name: str, force: bool) -> None:
     marker.write_text(stamp + "\n", encoding="utf-8")
 
 
-def _ensure_el9(os_name: str) -> Callable[[str, bool], None]:
-    def build(box_name: str, force: bool) -> None:
-        raise BoxError(
-            f"building the {os_name} box is not implemented here yet (Packer EL9 path, "
-            "webfarm/packer.py); use the debian12 box meanwhile"
-        )
+def _ensure_el9(os_name: str) -> Callable[[str, bool, str], None]:
+    def build(box_name: str, force: bool, provider: str) -> None:
+        from webfarm import packer
+
+        if not force and box_added(box_name, provider):
+            console.print(f"[green]✓[/] box {box_name} ({provider}) is in Vagrant")
+            return
+        packer.check_host(provider)
+        path = packer.build_el9(os_name, provider, force=force,
+                                project_root=Path(__file__).resolve().parent.parent)
+        add_box(box_name, path, force=True, provider=provider)
 
     return build
 
 
-# OS name -> builder(box_name, force): builds the box if needed and adds it to Vagrant
-BUILDERS: dict[str, Callable[[str, bool], None]] = {
+# OS name -> builder(box_name, force, provider): builds the box if needed, adds it to Vagrant
+BUILDERS: dict[str, Callable[[str, bool, str], None]] = {
     "debian12": _ensure_debian12,
     **{os_name: _ensure_el9(os_name) for os_name in EL9_OSES},
 }
 
 
-def ensure_box(os_name: str, box_name: str, *, force: bool = False) -> None:
+def ensure_box(os_name: str, box_name: str, *, force: bool = False,
+               provider: str = "libvirt") -> None:
     """Make sure Vagrant has BOX_NAME built for OS_NAME (build and add it when needed)."""
     try:
         builder = BUILDERS[os_name]
@@ -274,4 +288,4 @@ def ensure_box(os_name: str, box_name: str, *, force: bool = False) -> None:
         raise BoxError(
             f"unknown OS {os_name!r}: boxes can be built for {', '.join(sorted(BUILDERS))}"
         ) from None
-    builder(box_name, force)
+    builder(box_name, force, provider)

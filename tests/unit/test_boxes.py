@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -270,10 +269,27 @@ def test_add_box_missing_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("os_name", ["almalinux9", "rocky9", "centos-stream9"])
-def test_el9_not_implemented_here_yet(os_name: str) -> None:
+def test_el9_box_goes_through_packer_checks(os_name: str,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from webfarm import packer
+
     assert os_name in boxes.BUILDERS
-    with pytest.raises(BoxError, match="not implemented here yet"):
-        boxes.ensure_box(os_name, f"webfarm/{os_name}")
+    monkeypatch.setattr(boxes, "box_added", lambda name, provider="libvirt": False)
+
+    def too_old(provider: str) -> None:
+        raise packer.PackerError("Packer 1.6.6 is too old: install Packer >= 1.7")
+
+    monkeypatch.setattr(packer, "check_host", too_old)
+    with pytest.raises(packer.PackerError, match=r"1\.7"):
+        boxes.ensure_box(os_name, f"webfarm/{os_name}", provider="virtualbox")
+
+
+def test_el9_box_present_is_not_rebuilt(monkeypatch: pytest.MonkeyPatch) -> None:
+    from webfarm import packer
+
+    monkeypatch.setattr(boxes, "box_added", lambda name, provider="libvirt": True)
+    monkeypatch.setattr(packer, "check_host", lambda provider: pytest.fail("must not build"))
+    boxes.ensure_box("almalinux9", "webfarm/almalinux9")
 
 
 def test_unknown_os_box() -> None:
@@ -281,7 +297,6 @@ def test_unknown_os_box() -> None:
         boxes.ensure_box("debian11", "webfarm/debian11")
 
 
-@pytest.mark.skipif(not shutil.which("shellcheck"), reason="shellcheck not installed")
 def test_build_script_is_shellcheck_clean() -> None:
     res = subprocess.run(
         ["shellcheck", str(boxes.DEBIAN12_SCRIPT)], capture_output=True, text=True, check=False
