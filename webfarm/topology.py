@@ -33,8 +33,16 @@ class Problem:
     fix: str  # how to fix it
 
     def render(self, file: str) -> str:
-        where = f"{file}: {self.key}" if self.key else file
-        return f"{where}: {self.message}. Fix: {self.fix}."
+        where = f"{file}: {_printable(self.key)}" if self.key else file
+        return f"{where}: {_printable(self.message)}. Fix: {_printable(self.fix)}."
+
+
+def _printable(text: str) -> str:
+    """One line, whatever odd characters a key holds (each problem is one line)."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode()
+                   for ch in text)
 
 
 class LabFileError(Exception):
