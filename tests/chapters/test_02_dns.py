@@ -128,7 +128,7 @@ def test_a_change_on_the_primary_reaches_the_secondaries():
     update = remote_root(PRIMARY)
 
     def nsupdate(command: str) -> None:
-        update.check_output(f"printf 'server 127.0.0.1\\n{command}\\nsend\\n' | nsupdate -l")
+        update.check_output(f"printf '{command}\\nsend\\n' | nsupdate -l")
 
     def seen_everywhere(present: bool, within: float = 15) -> dict[str, list[str]]:
         deadline = time.monotonic() + within
