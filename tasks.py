@@ -26,13 +26,15 @@ def chapter(c, number, no_check=False, profile=None):
     cli.chapter(number, not no_check, profile)
 
 
-@task(help={"number": "only this chapter's checks (default: all)", "profile": "profile"})
+@task(positional=["number"],
+      help={"number": "only this chapter's checks (default: all)", "profile": "profile"})
 def check(c, number=None, profile=None):
     """Run the testinfra checks against the live lab."""
     cli.check(number, profile)
 
 
-@task(help={"name": "drill name: directors, dns, web (default: all)", "profile": "profile"})
+@task(positional=["name"],
+      help={"name": "drill name: directors, dns, web (default: all)", "profile": "profile"})
 def drill(c, name=None, profile=None):
     """Failover drill(s): break one member of a pair and measure the outage."""
     cli.drill(name, profile)

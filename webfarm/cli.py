@@ -199,11 +199,10 @@ def run_chapters(lab: Lab, numbers: list[int], check: bool = True) -> list[dict[
                         "checks_skipped": res.skipped}
             if not res.ok:
                 summary["seconds"] = round(time.monotonic() - start, 1)
-                summaries.append(summary)
                 raise runner.ChapterFailed(
                     f"chapter {ch.tag}: {res.failed} check(s) failed, {res.passed} passed "
                     f"(report: {res.junit}). Fix the cause and run `invoke chapter {ch.number}` "
-                    "again.")
+                    "again.", summary)
         summary["seconds"] = round(time.monotonic() - start, 1)
         summaries.append(summary)
     return summaries

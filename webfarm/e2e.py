@@ -252,9 +252,10 @@ def inner(profile: str, upto: int, run_drills: bool) -> int:
             try:
                 data["chapters"] += cli.run_chapters(lab, [ch.number])
             except runner.ChapterFailed as err:
-                data["chapters"].append({"number": ch.number, "title": ch.title,
-                                         "checks_passed": 0, "checks_failed": 1,
-                                         "seconds": 0.0, "error": str(err)[:2000]})
+                summary = err.summary or {"number": ch.number, "title": ch.title,
+                                          "checks_passed": 0, "checks_failed": 1,
+                                          "seconds": 0.0}  # provisioning itself failed
+                data["chapters"].append({**summary, "error": str(err)[:2000]})
                 raise
             finally:
                 save()

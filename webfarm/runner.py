@@ -31,7 +31,11 @@ TIMEOUT = 1800  # seconds one host may take for one chapter
 
 
 class ChapterFailed(Exception):
-    pass
+    """A chapter (or its checks) failed; ``summary`` holds what was measured until then."""
+
+    def __init__(self, message: str, summary: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.summary = summary
 
 
 @dataclass

@@ -95,7 +95,12 @@ def test_php_fpm_pool_running(name: str) -> None:
     socket = h.file(paths.paths["php_fpm_socket"])
     assert socket.exists and socket.is_socket
     assert socket.user == paths.paths["nginx_user"] or socket.group == paths.paths["nginx_group"]
-    assert "pool webfarm" in h.check_output("ps -eo args")
+    # pm = ondemand: the pool has no worker until a request comes, so send one (through
+    # nginx, to the app's own address) and look for the worker it spawned.
+    app = next(v for v in served(name) if v.pool == "app")
+    h.check_output(f"curl -sf -o /dev/null -H 'Host: {site(app)}' "
+                   f"http://{host(name).addresses['front']}/")
+    assert "php-fpm: pool webfarm" in h.check_output("ps -eo args")
 
 
 @pytest.mark.parametrize(("name", "vip_name"), host_vip_pairs())
