@@ -230,12 +230,19 @@ def up(profile: str | None = None, upto: int | None = None, provider: str = "lib
 
 @friendly
 def chapter(number: str, check: bool = True, profile: str | None = None) -> None:
+    ch = _chapter(number)
     enter_lab_namespace()
+    run_chapters(load_lab(profile), [ch.number], check)
+
+
+def _chapter(number: str) -> chapters.Chapter:
+    if number.startswith("-"):
+        raise UserError(f"{number!r} is not a chapter; for a task's options use "
+                        "`invoke --help TASK`")
     try:
-        ch = chapters.get(number)
+        return chapters.get(number)
     except KeyError as err:
         raise UserError(str(err.args[0])) from None
-    run_chapters(load_lab(profile), [ch.number], check)
 
 
 @friendly
@@ -245,7 +252,7 @@ def check(number: str | None = None, profile: str | None = None) -> None:
     enter_lab_namespace()
     lab = load_lab(profile)
     write_ssh_config(lab)
-    targets = [chapters.get(number)] if number else chapters.CHAPTERS
+    targets = [_chapter(number)] if number else list(chapters.CHAPTERS)
     failed = 0
     for ch in targets:
         if not checks.chapter_tests(ch):
@@ -263,6 +270,8 @@ def drill(name: str | None = None, profile: str | None = None) -> None:
 
     enter_lab_namespace()
     lab = load_lab(profile)
+    if name and name.startswith("-"):
+        raise UserError(f"{name!r} is not a drill; for a task's options use `invoke --help drill`")
     names = [name] if name else [p.stem.removeprefix("test_") for p in checks.drill_tests()]
     if not names or (name and not checks.drill_tests(name)):
         known = ", ".join(p.stem.removeprefix("test_") for p in checks.drill_tests())
