@@ -26,18 +26,16 @@ def chapter(c, number, no_check=False, profile=None):
     cli.chapter(number, not no_check, profile)
 
 
-@task(positional=["number"],
-      help={"number": "only this chapter's checks (default: all)", "profile": "profile"})
-def check(c, number=None, profile=None):
-    """Run the testinfra checks against the live lab."""
-    cli.check(number, profile)
+@task(help={"number": "a chapter number, or 'all'", "profile": "profile"})
+def check(c, number, profile=None):
+    """Run the testinfra checks against the live lab: invoke check 2 | invoke check all."""
+    cli.check(None if number == "all" else number, profile)
 
 
-@task(positional=["name"],
-      help={"name": "drill name: directors, dns, web (default: all)", "profile": "profile"})
-def drill(c, name=None, profile=None):
-    """Failover drill(s): break one member of a pair and measure the outage."""
-    cli.drill(name, profile)
+@task(help={"name": "drill name: directors, dns, web, or 'all'", "profile": "profile"})
+def drill(c, name, profile=None):
+    """Failover drill: break one member of a pair and measure the outage (or 'all')."""
+    cli.drill(None if name == "all" else name, profile)
 
 
 @task(help={"profile": "profile (default: the one that is up)"})
