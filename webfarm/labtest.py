@@ -56,3 +56,17 @@ def rerun_chapter(name: str, chapter: str) -> str:
     """Run a chapter again on ``name`` and return its summary line (for idempotence checks)."""
     out = remote_root(name).check_output(f"bash /vagrant/provision/chapter.sh {chapter} {name}")
     return out.strip().splitlines()[-1]
+
+
+@pytest.fixture(name="lab", scope="session")
+def lab_fixture() -> Lab:
+    """The lab model of the profile under test."""
+    return current_lab()
+
+
+@pytest.fixture(name="secrets", scope="session")
+def secrets_fixture() -> dict[str, str]:
+    """The lab's generated secrets (.lab/secrets.yml)."""
+    from webfarm import secrets as lab_secrets
+
+    return lab_secrets.load(ROOT / ".lab" / "secrets.yml")

@@ -6,10 +6,10 @@ time source, the package source and tools, and a re-run that changes nothing."""
 from __future__ import annotations
 
 import pytest
-from conftest import all_hosts, current_lab, remote, remote_root, rerun_chapter
 
 from webfarm import os as osdata
 from webfarm import timesync
+from webfarm.labtest import all_hosts, current_lab, remote, remote_root, rerun_chapter
 
 pytestmark = pytest.mark.lab
 

@@ -8,9 +8,9 @@ import secrets as random
 import time
 
 import pytest
-from conftest import current_lab, remote, remote_root, rerun_chapter, role_hosts
 
 from webfarm import render
+from webfarm.labtest import current_lab, remote, remote_root, rerun_chapter, role_hosts
 
 pytestmark = pytest.mark.lab
 

@@ -10,9 +10,9 @@ import json
 import re
 
 import pytest
-from conftest import current_lab, remote, remote_root, rerun_chapter, role_hosts
 
 from webfarm import os as osdata
+from webfarm.labtest import current_lab, remote, remote_root, rerun_chapter, role_hosts
 from webfarm.topology import Host, Vip
 
 pytestmark = pytest.mark.lab

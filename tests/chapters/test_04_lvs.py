@@ -9,9 +9,9 @@ import re
 import time
 
 import pytest
-from conftest import current_lab, remote, remote_root, rerun_chapter, role_hosts
 
 from webfarm import os as osdata
+from webfarm.labtest import current_lab, remote, remote_root, rerun_chapter, role_hosts
 from webfarm.topology import Lab, Vip
 
 pytestmark = pytest.mark.lab

@@ -20,26 +20,19 @@ asserts looser limits because a lab under software emulation (TCG) is slow.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from webfarm import labtest as fixtures
 from webfarm import os as osdata
 from webfarm.drills import DrillResult, Probe, outage
 from webfarm.topology import Lab, Vip
 
 pytestmark = pytest.mark.lab
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("webfarm_chapter_fixtures",
-                                               ROOT / "tests" / "chapters" / "conftest.py")
-assert _spec and _spec.loader
-fixtures = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fixtures)
 
 ROLE = "director"
 GOALS_S = {"crash": 4.0, "clean": 1.0}  # what a well-tuned pair achieves (see the chapter)

@@ -11,26 +11,16 @@ happens. Result: .lab/drills/web.json.
 
 from __future__ import annotations
 
-import importlib.util
 import time
-from pathlib import Path
 
 import pytest
 
 from webfarm import os as osdata
 from webfarm.drills import DrillResult, Probe, Sample, outage
+from webfarm.labtest import current_lab, remote, remote_root
 
 pytestmark = pytest.mark.lab
 
-# The chapter checks' fixtures (hosts by role, testinfra connections), loaded under their own
-# module name so that they never clash with another conftest.
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("webfarm_chapter_fixtures",
-                                               ROOT / "tests" / "chapters" / "conftest.py")
-assert _spec and _spec.loader
-_fixtures = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_fixtures)
-current_lab, remote, remote_root = _fixtures.current_lab, _fixtures.remote, _fixtures.remote_root
 
 DURATION_S = 60  # each probe loop's length
 INTERVAL_S = 0.2
