@@ -12,10 +12,11 @@ from webfarm import cli
 
 @task(help={"profile": "profile from lab.yml (default: lab.profile)",
             "upto": "run chapters 1..N only", "provider": "libvirt (default) or virtualbox",
-            "no-check": "skip the checks after each chapter"})
-def up(c, profile=None, upto=None, provider="libvirt", no_check=False):
+            "no-check": "skip the checks after each chapter",
+            "driver": "libvirt driver: kvm (default) or qemu (software emulation, no KVM)"})
+def up(c, profile=None, upto=None, provider="libvirt", no_check=False, driver=None):
     """Start the lab: box present? -> vagrant up -> chapters in order -> checks."""
-    cli.up(profile, int(upto) if upto else None, provider, not no_check)
+    cli.up(profile, int(upto) if upto else None, provider, not no_check, driver)
 
 
 @task(help={"number": "chapter number (e.g. 4) or slug (04-lvs)",

@@ -152,8 +152,8 @@ def preflight(lab: Lab, provider: str = "libvirt") -> None:
             raise UserError(
                 "this host has no usable hardware virtualization (/dev/kvm is missing or not "
                 "accessible). Fix: enable VT-x/AMD-V in the firmware and load kvm_intel or "
-                "kvm_amd; or set provider.libvirt.driver: qemu in lab.yml (software emulation, "
-                "several times slower); or run the whole lab with `invoke e2e`")
+                "kvm_amd; or run `invoke up --driver qemu` (software emulation, several times "
+                "slower); or run the whole lab in its own namespace with `invoke e2e`")
         if subprocess.run(["virsh", "-c", "qemu:///system", "version"], capture_output=True,
                           check=False, timeout=60).returncode != 0:
             raise UserError("libvirt does not answer on qemu:///system. Fix: systemctl start "
@@ -210,11 +210,16 @@ def run_chapters(lab: Lab, numbers: list[int], check: bool = True) -> list[dict[
 
 @friendly
 def up(profile: str | None = None, upto: int | None = None, provider: str = "libvirt",
-       check: bool = True) -> None:
+       check: bool = True, driver: str | None = None) -> None:
     from webfarm import vagrant
 
-    lab = load_lab(profile)
     st = lab_state.load()
+    if driver:
+        if driver not in topology.LIBVIRT_DRIVERS:
+            raise UserError(f"unknown driver {driver!r}; use kvm or qemu")
+        st.provider.setdefault("libvirt", {})["driver"] = driver
+        st.save()
+    lab = load_lab(profile)
     st.profile = lab.profile
     preflight(lab, provider)
     st.save()
