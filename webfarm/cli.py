@@ -404,7 +404,20 @@ def box(os_name: str = "debian12", provider: str = "libvirt", force: bool = Fals
     lab = topology.load("lab.yml")
     if os_name not in lab.boxes:
         raise UserError(f"unknown OS {os_name!r}; lab.yml boxes: {', '.join(lab.boxes)}")
-    boxes.ensure_box(os_name, lab.boxes[os_name].box, force=force, provider=provider)
+    try:
+        boxes.ensure_box(os_name, lab.boxes[os_name].box, force=force, provider=provider)
+    finally:
+        _give_back_run_state()
+
+
+def _give_back_run_state() -> None:
+    """Under sudo, hand .lab/ back to the user who ran sudo, so their later `invoke up`
+    can write its state and logs there."""
+    uid, gid = os.environ.get("SUDO_UID"), os.environ.get("SUDO_GID")
+    if os.geteuid() != 0 or not uid or not gid or not Path(".lab").is_dir():
+        return
+    for path in [Path(".lab"), *Path(".lab").rglob("*")]:
+        os.chown(path, int(uid), int(gid), follow_symlinks=False)
 
 
 # ---------------------------------------------------------------------------------------------
