@@ -254,10 +254,10 @@ def _chapter(number: str) -> chapters.Chapter:
 def check(number: str | None = None, profile: str | None = None) -> None:
     from webfarm.vagrant import write_ssh_config
 
+    targets = [_chapter(number)] if number else list(chapters.CHAPTERS)
     enter_lab_namespace()
     lab = load_lab(profile)
     write_ssh_config(lab)
-    targets = [_chapter(number)] if number else list(chapters.CHAPTERS)
     failed = 0
     for ch in targets:
         if not checks.chapter_tests(ch):

@@ -85,7 +85,7 @@ def write_ssh_config(lab: Lab, path: Path = SSH_CONFIG) -> Path:
         text = client(lab).ssh_config()
     except subprocess.CalledProcessError:
         raise VagrantError("vagrant ssh-config failed: are the VMs up? Fix: invoke up "
-                           ) from None
+                           "(or invoke status to see their state)") from None
     extra = "  ConnectTimeout 20\n  ServerAliveInterval 15\n  ControlMaster auto\n" \
             "  ControlPath /tmp/webfarm-ssh-%r@%h:%p\n  ControlPersist 300\n"
     text = text.replace("  LogLevel FATAL\n", "  LogLevel FATAL\n" + extra)
