@@ -52,7 +52,7 @@ def lab_figures(report_path: Path = Path(".lab/e2e/report.json")) -> dict[str, A
     if not report_path.exists():
         return {"note": "no e2e report yet: run invoke e2e first"}
     report = json.loads(report_path.read_text(encoding="utf-8"))
-    rss = report.get("vm_rss_mb") or {}
+    rss = report.get("vm_rss_idle_mb") or report.get("vm_rss_mb") or {}
     idle = max(rss.values()) if rss else None
     directors = next((d for d in report.get("drills", []) if d["name"] == "directors"), None)
     figures = {

@@ -45,7 +45,8 @@ class Report:
     chapters: list[dict[str, Any]] = field(default_factory=list)
     drills: list[dict[str, Any]] = field(default_factory=list)
     host_ram_mb: dict[str, int] = field(default_factory=dict)
-    vm_rss_mb: dict[str, int] = field(default_factory=dict)
+    vm_rss_mb: dict[str, int] = field(default_factory=dict)  # after the chapters
+    vm_rss_idle_mb: dict[str, int] = field(default_factory=dict)  # right after boot
     error: str | None = None
 
     def save(self, path: Path = REPORT) -> None:
@@ -188,6 +189,7 @@ def _merge_inner(report: Report) -> None:
         report.error = data["error"]
     if data.get("vm_rss_mb"):
         report.vm_rss_mb = data["vm_rss_mb"]
+    report.vm_rss_idle_mb = data.get("vm_rss_mb_boot", {})
 
 
 def teardown(ns: Any) -> None:
@@ -252,6 +254,7 @@ def inner(profile: str, upto: int, run_drills: bool) -> int:
         save()
         console.print(f"[green]{len(lab.hosts)} VMs up in {data['seconds']['up']:.0f} s[/]")
         data["vm_rss_mb_boot"] = qemu_rss_mb()
+        save()
         for ch in chapters.upto(upto):
             console.rule(f"chapter {ch.tag}: {ch.title}")
             try:
