@@ -104,9 +104,17 @@ def test_ipvs_modules_loaded_and_persistent(name: str) -> None:
 @pytest.mark.parametrize("vip_name", director_vips())
 def test_vip_on_exactly_one_director_the_highest_priority(lab: Lab, vip_name: str) -> None:
     v = vip(lab, vip_name)
-    found = holders(lab, v)
-    assert len(found) == 1, f"VIP {v.name} ({v.address}) is on {found or 'no director'}"
     primary = lab.primary(ROLE)
+    # Right after keepalived (re)starts every director is BACKUP until the master-down
+    # interval (3 x advert_int + skew) passes: wait for steady state, bounded.
+    settle = 3 * lab.vrrp.advert_int + 1 + 20  # + 20 s of slack for emulated (TCG) guests
+    deadline = time.monotonic() + settle
+    found = holders(lab, v)
+    while found != [primary.name] and time.monotonic() < deadline:
+        time.sleep(1)
+        found = holders(lab, v)
+    assert len(found) == 1, (f"VIP {v.name} ({v.address}) is on {found or 'no director'} "
+                             f"{settle:.0f} s after the chapter")
     assert found == [primary.name], (
         f"at steady state the highest-priority director ({primary.name}, priority "
         f"{lab.priority(primary, ROLE)}) holds {v.name}, but {found[0]} does")
