@@ -109,6 +109,10 @@ def _netns_inode(pid: int) -> int | None:
         return None
 
 
+def _describe(pids: list[int]) -> str:
+    return ", ".join(f"{p} ({_comm(p)})" for p in pids)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -211,9 +215,9 @@ class LabNamespace:
         if self.exists():
             left = [p for p in self.namespace_pids() if _alive(p)]
             if left:
-                desc = ", ".join(f"{p} ({_comm(p)})" for p in left)
                 raise NamespaceError(
-                    f"namespace {self.name} still has processes not started by the lab: {desc}; "
+                    f"namespace {self.name} still has processes not started by the lab: "
+                    f"{_describe(left)}; "
                     f"stop them, then run `ip netns delete {self.name}`"
                 )
             subprocess.run(["ip", "netns", "delete", self.name], check=False)
@@ -261,11 +265,10 @@ class LabNamespace:
         if self.exists():
             busy = [p for p in self.namespace_pids() if _alive(p)]
             if busy:
-                desc = ", ".join(f"{p} ({_comm(p)})" for p in busy)
                 raise NamespaceError(
-                    f"namespace {self.name} exists and is in use ({desc}): it is left from an "
-                    f"earlier run; stop it first (LabNamespace({self.name!r}).stop(), "
-                    "or `invoke down`)"
+                    f"namespace {self.name} exists and is in use ({_describe(busy)}): it is "
+                    "left from an earlier run; stop it first (`invoke e2e-down`, or "
+                    f"LabNamespace({self.name!r}).stop())"
                 )
         else:
             subprocess.run(["ip", "netns", "add", self.name], check=True)

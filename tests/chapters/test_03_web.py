@@ -14,17 +14,11 @@ import pytest
 from webfarm import os as osdata
 from webfarm.labtest import current_lab, remote, remote_root, rerun_chapter, role_hosts
 from webfarm.topology import Host, Vip
+from webfarm.web import ASSET_TYPES, WEB_ROLES
 
 pytestmark = pytest.mark.lab
 
 CHAPTER = "03-web"
-WEB_ROLES = ("app", "media")
-ASSET_TYPES = {
-    "site.css": ("text/css",),
-    "app.js": ("application/javascript", "text/javascript"),
-    "logo.svg": ("image/svg+xml",),
-    "tile.png": ("image/png",),
-}
 ARP_SYSCTLS = {"arp_ignore": "1", "arp_announce": "2"}
 
 

@@ -35,6 +35,7 @@ from webfarm import render, topology
 from webfarm import secrets as lab_secrets
 from webfarm.state import State
 from webfarm.topology import Host, Lab
+from webfarm.web import ASSET_TYPES, WEB_ROLES
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB_FILE = ROOT / "lab.yml"
@@ -42,15 +43,7 @@ RAW = yaml.safe_load(LAB_FILE.read_text(encoding="utf-8"))
 SECRETS = {name: f"test-{name}" for name in lab_secrets.GENERATORS}
 FAMILY_BOX = {"debian12": "debian12", "el9": "almalinux9"}
 CHAPTER = "03-web"
-WEB_ROLES = ("app", "media")
 
-# Types the media site must send for its assets (either JS type is correct).
-ASSET_TYPES = {
-    "site.css": ("text/css",),
-    "app.js": ("application/javascript", "text/javascript"),
-    "logo.svg": ("image/svg+xml",),
-    "tile.png": ("image/png",),
-}
 
 
 def _cases() -> list[tuple[str, str, str]]:
