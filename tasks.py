@@ -114,6 +114,14 @@ def bench(c, profile="mini"):
     bench_mod.main(profile)
 
 
+@task(help={"no-upgrade": "keep the pinned versions; only add what pyproject.toml added"})
+def lock(c, no_upgrade=False):
+    """Re-resolve requirements.lock (uv, hashes); commit the result on its own."""
+    from webfarm import lockfile
+
+    raise SystemExit(lockfile.relock(upgrade=not no_upgrade))
+
+
 @task(name="e2e-down")
 def e2e_down(c):
     """End a lab left running by `invoke e2e --keep` (VMs, libvirtd, namespace)."""

@@ -404,6 +404,14 @@ def box(os_name: str = "debian12", provider: str = "libvirt", force: bool = Fals
     lab = topology.load("lab.yml")
     if os_name not in lab.boxes:
         raise UserError(f"unknown OS {os_name!r}; lab.yml boxes: {', '.join(lab.boxes)}")
+    if lab.boxes[os_name].family == "debian12" and os.geteuid() != 0:
+        # debootstrap, loop devices and chroot need root: go through sudo when there is one
+        # (the box is then added to the caller's Vagrant and .lab/ handed back).
+        if not shutil.which("sudo"):
+            raise UserError("building the debian12 box needs root and sudo is not installed. "
+                            "Fix: run `.venv/bin/invoke box` as root")
+        sys.stdout.flush()
+        os.execvp("sudo", ["sudo", sys.executable, "-m", "invoke", *sys.argv[1:]])
     try:
         boxes.ensure_box(os_name, lab.boxes[os_name].box, force=force, provider=provider)
     finally:

@@ -113,7 +113,7 @@ def main(profile: str = "mini", upto: int | None = None, keep: bool = False,
 
     if os.geteuid() != 0:
         console.print("[red]error:[/] invoke e2e creates a network namespace and runs libvirtd: "
-                      "run it as root (sudo .venv/bin/invoke e2e)")
+                      "run it as root (as root: .venv/bin/invoke e2e)")
         sys.exit(2)
     total_start = time.monotonic()
     try:

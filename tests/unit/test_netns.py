@@ -110,11 +110,6 @@ def test_write_tb_size(tmp_path: Path, fake_qemu: Path) -> None:
         netns.write_tb_size(0, f)
 
 
-def test_wrapper_is_shellcheck_clean() -> None:
-    res = subprocess.run(["shellcheck", str(WRAPPER)], capture_output=True, text=True, check=False)
-    assert res.returncode == 0, res.stdout
-
-
 # -- qemu.conf -------------------------------------------------------------------------------------
 
 DEBIAN_QEMU_CONF = """\

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Set up a Debian/Ubuntu workstation for webfarm lab. Run from the project's top folder:
 #
-#   sudo bash webfarm/scripts/setup-host.sh lab    # Vagrant + libvirt + QEMU: to run the lab
-#   sudo bash webfarm/scripts/setup-host.sh test   # validators + tools: to run the test suite
-#   sudo bash webfarm/scripts/setup-host.sh lab test
+#   bash webfarm/scripts/setup-host.sh lab    # Vagrant + libvirt + QEMU: to run the lab
+#   bash webfarm/scripts/setup-host.sh test   # validators + tools: to run the test suite
+#   bash webfarm/scripts/setup-host.sh lab test
 #
-# Both also create .venv with webfarm and its Python dependencies (owned by the sudo user).
+# As root it runs as it is; as a user it re-runs itself through sudo. Both also create .venv
+# with webfarm and its Python dependencies from requirements.lock (owned by the sudo user).
 # Daemons installed only for their config validators (named, nginx, keepalived, haproxy,
 # chrony) are not started, and not enabled unless they were already installed.
 set -euo pipefail
@@ -19,7 +20,11 @@ for m in "${modes[@]}"; do
   esac
 done
 if [ "$(id -u)" != 0 ]; then
-  echo "setup-host.sh installs packages with apt-get: run it with sudo" >&2
+  # Not root: go through sudo when there is one (the venv stays owned by the caller).
+  if command -v sudo >/dev/null; then
+    exec sudo --preserve-env=PIP_INDEX_URL,PIP_EXTRA_INDEX_URL,PIP_CERT bash "$0" "$@"
+  fi
+  echo "setup-host.sh installs packages with apt-get: run it as root (sudo is not installed)" >&2
   exit 2
 fi
 if ! command -v apt-get >/dev/null; then
@@ -97,6 +102,9 @@ done
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
   { echo "setup-host.sh: Python >= 3.11 is needed (found $("$python" --version))" >&2; exit 2; }
 [ -x .venv/bin/python ] || run_as "$python" -m venv .venv
-run_as .venv/bin/pip install -q --upgrade pip
-run_as .venv/bin/pip install -q -e '.[test,docs]'
+# Only what requirements.lock names, at its versions and hashes (nothing resolved today);
+# then webfarm itself, without build isolation so no unpinned build tool is fetched.
+# Upgrading the lock is a deliberate step: .venv/bin/invoke lock (see README).
+run_as .venv/bin/pip install -q --require-hashes --no-deps -r requirements.lock
+run_as .venv/bin/pip install -q --no-deps --no-build-isolation -e .
 echo "setup-host: done (${modes[*]}). Next: .venv/bin/invoke --list"
