@@ -22,7 +22,7 @@ from webfarm.state import State
 from webfarm.topology import Host, Lab
 
 ROOT = Path(__file__).resolve().parents[2]
-RAW = yaml.safe_load((ROOT / "lab.yml").read_text(encoding="utf-8"))
+RAW = yaml.safe_load((ROOT / "tests/fixtures/lab.yml").read_text(encoding="utf-8"))
 SECRETS = lab_secrets.redacted()
 LOOPBACK = {"127.0.0.1", "::1", "ff02::1", "ff02::2"}
 

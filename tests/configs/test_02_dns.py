@@ -44,7 +44,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def lab_for(profile: str, family: str) -> Lab:
     """The profile's lab with every host on a box of ``family``."""
-    lab = topology.load(ROOT / "lab.yml", profile)
+    lab = topology.load(ROOT / "tests/fixtures/lab.yml", profile)
     box = lab.boxes[FAMILIES[family]]
     hosts = {n: dataclasses.replace(h, os=box) for n, h in lab.hosts.items()}
     return dataclasses.replace(lab, hosts=hosts)

@@ -38,7 +38,7 @@ from webfarm.topology import Host, Lab
 from webfarm.web import ASSET_TYPES, WEB_ROLES
 
 ROOT = Path(__file__).resolve().parents[2]
-LAB_FILE = ROOT / "lab.yml"
+LAB_FILE = ROOT / "tests/fixtures/lab.yml"  # never the user-editable lab.yml
 RAW = yaml.safe_load(LAB_FILE.read_text(encoding="utf-8"))
 SECRETS = {name: f"test-{name}" for name in lab_secrets.GENERATORS}
 FAMILY_BOX = {"debian12": "debian12", "el9": "almalinux9"}

@@ -23,7 +23,7 @@ from webfarm.state import State
 from webfarm.topology import Host, Lab
 
 ROOT = Path(__file__).resolve().parents[2]
-LAB_FILE = ROOT / "lab.yml"
+LAB_FILE = ROOT / "tests/fixtures/lab.yml"  # never the user-editable lab.yml
 RAW = yaml.safe_load(LAB_FILE.read_text(encoding="utf-8"))
 SECRETS = {name: gen() for name, gen in lab_secrets.GENERATORS.items()}
 ROLE = "director"

@@ -19,7 +19,7 @@ if str(ROOT) not in sys.path:  # the package is used from the checkout, not inst
 from webfarm import topology  # noqa: E402
 from webfarm.topology import Lab, LabFileError  # noqa: E402
 
-LAB_FILE = ROOT / "lab.yml"
+LAB_FILE = ROOT / "tests/fixtures/lab.yml"  # never the user-editable lab.yml
 LAB_NAME = "lab.yml"  # the name errors must carry (what build() is given)
 
 

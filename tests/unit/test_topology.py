@@ -24,7 +24,7 @@ from webfarm.roles import NETWORK_NAMES, ROLES
 from webfarm.topology import Lab, LabFileError
 
 ROOT = Path(__file__).resolve().parents[2]
-LAB_FILE = ROOT / "lab.yml"
+LAB_FILE = ROOT / "tests/fixtures/lab.yml"  # never the user-editable lab.yml
 PAIR_ROLES = [r.name for r in ROLES.values() if r.pair]
 SINGLE_ROLES = [r.name for r in ROLES.values() if r.single]
 

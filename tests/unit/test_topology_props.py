@@ -21,7 +21,7 @@ from webfarm.roles import ROLES
 from webfarm.state import State
 from webfarm.topology import LabFileError
 
-LAB_FILE = Path(__file__).resolve().parents[2] / "lab.yml"
+LAB_FILE = Path(__file__).resolve().parents[2] / "tests/fixtures/lab.yml"
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
