@@ -41,6 +41,8 @@ LIBVIRT_DAEMONS = ("libvirtd", "virtqemud", "virtlogd", "virtnetworkd", "virtsto
 LAB_CHILDREN = ("qemu-system-x86", "qemu-system-x86_64", "dnsmasq", "qemu-tcg-wrapper")
 TB_SIZE_FILE = Path("/etc/webfarm/tcg-tb-size")
 STATE_DIR = Path("/run/webfarm")  # per namespace: daemon PIDs + libvirt inventory at start
+RECORD_DIR = Path("/var/lib/webfarm")  # per namespace: libvirt objects created, not yet removed
+INVENTORY_KINDS = ("domains", "volumes", "networks", "pools")
 
 TOOLS = {  # command -> Debian package
     "ip": "iproute2",
@@ -142,6 +144,8 @@ class LabNamespace:
     remove_created_on_exit: bool = True
     pids: dict[str, int] = field(default_factory=dict)
     created_namespace: bool = False
+    owner_dir: str = field(default_factory=lambda: str(Path.cwd()))
+    leftovers: dict[str, list[str]] = field(default_factory=dict)  # removed by start()
     _before: dict[str, set[str]] = field(default_factory=dict, repr=False)
 
     # -- public API ------------------------------------------------------------------------
@@ -178,15 +182,28 @@ class LabNamespace:
         return [int(p) for p in res.stdout.split() if p.isdigit()]
 
     def start(self) -> LabNamespace:
-        """Create the namespace and start virtlogd + libvirtd inside it; wait for libvirt."""
+        """Create the namespace and start virtlogd + libvirtd inside it; wait for libvirt.
+
+        A refused or failed start undoes only what this call made (the daemons it started,
+        the namespace if it created it): a lab that was already there is never touched."""
         try:
             self._start()
         except BaseException:
-            # partial start (or Ctrl-C): undo what was done, then re-raise
             with contextlib.suppress(Exception):
-                self.stop(remove_created=False)
+                self._undo_partial_start()
             raise
         return self
+
+    def _undo_partial_start(self) -> None:
+        ours = [pid for daemon, pid in self.pids.items() if _comm(pid) == daemon]
+        if self.created_namespace:  # nobody else's: what libvirtd started in it is ours too
+            ours += [p for p in self.namespace_pids() if _comm(p) in LAB_CHILDREN]
+        self._kill(ours)
+        self.pids.clear()
+        if self.created_namespace and self.exists():
+            if not [p for p in self.namespace_pids() if _alive(p)]:
+                subprocess.run(["ip", "netns", "delete", self.name], check=False)
+            self.created_namespace = False
 
     def stop(self, *, remove_created: bool | None = None) -> None:
         """Stop the lab's QEMUs, dnsmasqs, libvirtd and virtlogd (by PID), delete the namespace.
@@ -224,6 +241,66 @@ class LabNamespace:
         self.created_namespace = False
         self._before = {}
         self.state_file().unlink(missing_ok=True)
+
+    def owner(self) -> str | None:
+        """The checkout that started the lab in this namespace (from start()'s record)."""
+        try:
+            data = json.loads(self.state_file().read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        owner = data.get("owner") if isinstance(data, dict) else None
+        return owner if isinstance(owner, str) else None
+
+    # -- what the lab created in libvirt, kept across crashes --------------------------------
+
+    def record_file(self) -> Path:
+        """Persistent list of the libvirt objects runs in this namespace created and have not
+        removed yet (libvirt keeps domains and volumes on disk; /run does not survive)."""
+        return RECORD_DIR / f"netns-{self.name}-created.json"
+
+    def _read_record(self) -> dict[str, set[str]]:
+        try:
+            data = json.loads(self.record_file().read_text(encoding="utf-8"))
+            return {k: set(v) for k, v in data.items() if k in INVENTORY_KINDS}
+        except (OSError, ValueError, TypeError, AttributeError):
+            return {}
+
+    def _write_record(self, record: dict[str, set[str]]) -> None:
+        path = self.record_file()
+        if not any(record.values()):
+            path.unlink(missing_ok=True)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({k: sorted(v) for k, v in record.items()}, indent=1),
+                       encoding="utf-8")
+        tmp.replace(path)
+
+    def record_created(self) -> dict[str, set[str]]:
+        """Add what appeared in libvirt since start() to the persistent record, so a run that
+        is killed from outside (no teardown) leaves a list of what the next run must remove.
+        Call it during the run (e2e does every few seconds and after vagrant up)."""
+        self._load_state()
+        if not self._before or not self._libvirtd_answers():
+            return {}
+        now = self._inventory()
+        created = {k: now.get(k, set()) - self._before.get(k, set()) for k in INVENTORY_KINDS}
+        record = self._read_record()
+        merged = {k: record.get(k, set()) | created[k] for k in INVENTORY_KINDS}
+        self._write_record(merged)
+        return created
+
+    def _remove_leftovers(self) -> dict[str, list[str]]:
+        """Remove what an earlier run in this namespace created and never removed (it was
+        killed, or the machine lost power). Only objects in the record: never another lab's."""
+        record = self._read_record()
+        if not any(record.values()):
+            return {}
+        now = self._inventory()
+        left = {k: record.get(k, set()) & now.get(k, set()) for k in INVENTORY_KINDS}
+        self._remove(left)
+        self._write_record({})
+        return {k: sorted(v) for k, v in left.items() if v}
 
     def _load_state(self) -> None:
         """Adopt what start() recorded when this object did not start the lab itself."""
@@ -265,10 +342,14 @@ class LabNamespace:
         if self.exists():
             busy = [p for p in self.namespace_pids() if _alive(p)]
             if busy:
+                owner = self.owner()
+                where = f" by the checkout {owner}" if owner else ""
                 raise NamespaceError(
-                    f"namespace {self.name} exists and is in use ({_describe(busy)}): it is "
-                    "left from an earlier run; stop it first (`invoke e2e-down`, or "
-                    f"LabNamespace({self.name!r}).stop())"
+                    f"namespace {self.name} is in use{where} ({_describe(busy)}): another "
+                    "lab runs there (kept by `invoke e2e --keep`, or still running). It was "
+                    "left untouched. One e2e lab at a time per machine: libvirt's state "
+                    "(/run/libvirt, /etc/libvirt) is machine-wide. Fix: end that lab first "
+                    f"with `invoke e2e-down`{' in ' + owner if owner else ''}, or wait for it"
                 )
         else:
             subprocess.run(["ip", "netns", "add", self.name], check=True)
@@ -278,11 +359,13 @@ class LabNamespace:
         self.pids["virtlogd"] = self._start_daemon("virtlogd")
         self.pids["libvirtd"] = self._start_daemon("libvirtd")
         self._wait_libvirt()
+        self.leftovers = self._remove_leftovers()
         self._before = self._inventory()
         self.state_file().parent.mkdir(parents=True, exist_ok=True)
         self.state_file().write_text(
             json.dumps(
-                {"pids": self.pids, "before": {k: sorted(v) for k, v in self._before.items()}}
+                {"pids": self.pids, "owner": self.owner_dir,
+                 "before": {k: sorted(v) for k, v in self._before.items()}}
             ),
             encoding="utf-8",
         )
@@ -382,19 +465,28 @@ class LabNamespace:
         return inv
 
     def _remove_created(self) -> None:
-        """Undefine what appeared since start() (never anything that was there before)."""
+        """Undefine what appeared since start() (never anything that was there before), and
+        what the persistent record lists; then the record is empty."""
         now = self._inventory()
         before = self._before
-        for dom in sorted(now["domains"] - before.get("domains", set())):
+        record = self._read_record()
+        gone = {k: (now.get(k, set()) - before.get(k, set())) | (record.get(k, set())
+                                                                 & now.get(k, set()))
+                for k in INVENTORY_KINDS}
+        self._remove(gone)
+        self._write_record({})
+
+    def _remove(self, what: dict[str, set[str]]) -> None:
+        for dom in sorted(what.get("domains", set())):
             self.virsh("destroy", dom, check=False)
             self.virsh("undefine", dom, "--nvram", check=False)
-        for vol in sorted(now["volumes"] - before.get("volumes", set())):
+        for vol in sorted(what.get("volumes", set())):
             pool, name = vol.split("\t", 1)
             self.virsh("vol-delete", name, "--pool", pool, check=False)
-        for net in sorted(now["networks"] - before.get("networks", set())):
+        for net in sorted(what.get("networks", set())):
             self.virsh("net-destroy", net, check=False)
             self.virsh("net-undefine", net, check=False)
-        for pool in sorted(now["pools"] - before.get("pools", set())):
+        for pool in sorted(what.get("pools", set())):
             self.virsh("pool-destroy", pool, check=False)
             self.virsh("pool-undefine", pool, check=False)
 

@@ -187,11 +187,97 @@ def test_stop_never_kills_a_reused_pid(tmp_path: Path, monkeypatch: pytest.Monke
 
 def test_start_needs_root(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(netns.os, "geteuid", lambda: 1000)
-    stopped: list[bool] = []
-    monkeypatch.setattr(LabNamespace, "stop", lambda self, **kw: stopped.append(True))
+    undone: list[bool] = []
+    monkeypatch.setattr(LabNamespace, "_undo_partial_start", lambda self: undone.append(True))
     with pytest.raises(NamespaceError, match="need root"):
         LabNamespace("webfarm-unit-test").start()
-    assert stopped == [True]  # partial start is undone
+    assert undone == [True]  # partial start is undone
+
+
+def test_refused_start_leaves_a_running_lab_untouched(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second `invoke e2e` while a kept lab runs in the namespace: refused, and neither the
+    kept lab's libvirtd, its QEMUs nor the namespace are touched (they once were)."""
+    monkeypatch.setattr(netns, "NETNS_DIR", tmp_path)
+    (tmp_path / "webfarm-unit-test").touch()  # the namespace exists
+    comms = {501: "libvirtd", 502: "virtlogd", 503: "qemu-system-x86", 504: "dnsmasq"}
+    monkeypatch.setattr(netns.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(netns.shutil, "which", lambda t: f"/usr/sbin/{t}")
+    monkeypatch.setattr(netns, "_all_pids", lambda: list(comms))
+    monkeypatch.setattr(netns, "_comm", comms.get)
+    monkeypatch.setattr(netns, "_netns_inode", lambda pid: 7)
+    monkeypatch.setattr(LabNamespace, "_ns_inode", lambda self: 7)  # they live in it
+    monkeypatch.setattr(LabNamespace, "namespace_pids", lambda self: list(comms))
+    monkeypatch.setattr(netns, "_alive", lambda pid: True)
+    killed: list[int] = []
+    monkeypatch.setattr(LabNamespace, "_kill",
+                        staticmethod(lambda pids, grace=0: killed.extend(pids)))
+    ran: list[list[str]] = []
+    monkeypatch.setattr(netns.subprocess, "run", lambda cmd, **kw: ran.append(cmd))
+    keeper = LabNamespace("webfarm-unit-test", owner_dir="/srv/first-checkout")
+    keeper.state_file().parent.mkdir(parents=True, exist_ok=True)
+    keeper.state_file().write_text('{"owner": "/srv/first-checkout", "pids": {"libvirtd": 501}}',
+                                   encoding="utf-8")
+    with pytest.raises(NamespaceError) as info:
+        LabNamespace("webfarm-unit-test", owner_dir="/srv/second").start()
+    assert "in use by the checkout /srv/first-checkout" in str(info.value)
+    assert "untouched" in str(info.value)
+    assert killed == [] and ran == []
+    assert keeper.state_file().exists()
+
+
+class FakeLibvirt:
+    """virsh inventory and removals, for the leftover/record logic."""
+
+    def __init__(self, domains: set[str], volumes: set[str]) -> None:
+        self.inv = {"domains": set(domains), "volumes": set(volumes), "networks": set(),
+                    "pools": {"default"}}
+        self.calls: list[tuple[str, ...]] = []
+
+    def virsh(self, *args: str, check: bool = True) -> str:
+        self.calls.append(args)
+        if args[0] == "undefine":
+            self.inv["domains"].discard(args[1])
+        if args[0] == "vol-delete":
+            self.inv["volumes"].discard(f"{args[3]}\t{args[1]}")
+        return ""
+
+
+@pytest.fixture
+def fake_libvirt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeLibvirt:
+    fake = FakeLibvirt({"webfarm_lb1", "someone_elses_vm"},
+                       {"default\twebfarm_lb1.img", "default\tother.img"})
+    monkeypatch.setattr(netns, "RECORD_DIR", tmp_path / "lib")
+    monkeypatch.setattr(LabNamespace, "_inventory",
+                        lambda self: {k: set(v) for k, v in fake.inv.items()})
+    monkeypatch.setattr(LabNamespace, "virsh", lambda self, *a, check=True: fake.virsh(*a))
+    monkeypatch.setattr(LabNamespace, "_libvirtd_answers", lambda self: True)
+    return fake
+
+
+def test_leftovers_of_a_killed_run_are_removed_and_nothing_else(
+        fake_libvirt: FakeLibvirt) -> None:
+    ns = LabNamespace("webfarm-unit-test")
+    ns._write_record({"domains": {"webfarm_lb1", "gone_already"},
+                      "volumes": {"default\twebfarm_lb1.img"}, "networks": set(), "pools": set()})
+    removed = ns._remove_leftovers()
+    assert removed == {"domains": ["webfarm_lb1"], "volumes": ["default\twebfarm_lb1.img"]}
+    assert fake_libvirt.inv["domains"] == {"someone_elses_vm"}
+    assert fake_libvirt.inv["volumes"] == {"default\tother.img"}
+    assert not ns.record_file().exists()  # nothing left to remember
+
+
+def test_record_created_keeps_what_appeared_since_start(fake_libvirt: FakeLibvirt) -> None:
+    ns = LabNamespace("webfarm-unit-test", _before={k: set(v) for k, v in fake_libvirt.inv.items()})
+    fake_libvirt.inv["domains"].add("webfarm_app1")
+    fake_libvirt.inv["volumes"].add("default\twebfarm_app1.img")
+    created = ns.record_created()
+    assert created["domains"] == {"webfarm_app1"}
+    fake_libvirt.inv["domains"].add("webfarm_app2")
+    ns.record_created()
+    record = ns._read_record()
+    assert record["domains"] == {"webfarm_app1", "webfarm_app2"}  # merged, never shrinks
+    assert "someone_elses_vm" not in record["domains"]
 
 
 def test_start_refuses_a_foreign_libvirtd(monkeypatch: pytest.MonkeyPatch) -> None:
