@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,6 +35,7 @@ REPORT = E2E_DIR / "report.json"
 INNER = E2E_DIR / "inner.json"
 NAMESPACE = "webfarm-e2e"
 E2E_OS = "debian12"
+RECORD_EVERY = 15  # seconds between updates of what the run created in libvirt
 
 
 @dataclass
@@ -47,6 +49,9 @@ class Report:
     host_ram_mb: dict[str, int] = field(default_factory=dict)
     vm_rss_mb: dict[str, int] = field(default_factory=dict)  # after the chapters
     vm_rss_idle_mb: dict[str, int] = field(default_factory=dict)  # right after boot
+    fresh: bool | None = None  # every VM created by this run (False: --reuse or leftovers)
+    boot: dict[str, Any] = field(default_factory=dict)  # per-VM boot seconds, retries
+    leftovers_removed: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None
 
     def save(self, path: Path = REPORT) -> None:
@@ -107,29 +112,40 @@ def qemu_rss_mb() -> dict[str, int]:
 # Outer phase (root, outside the namespace)
 
 
-def main(profile: str = "mini", upto: int | None = None, keep: bool = False,
-         drills: bool = True) -> None:
-    from webfarm import boxes, netns
-
-    if os.geteuid() != 0:
-        console.print("[red]error:[/] invoke e2e creates a network namespace and runs libvirtd: "
-                      "run it as root (as root: .venv/bin/invoke e2e)")
-        sys.exit(2)
-    total_start = time.monotonic()
+def check_options(profile: str, upto: int | None) -> tuple[topology.Lab, int]:
+    """The lab and the last chapter, or exit 2 with the reason: before anything starts."""
     try:
         base = topology.load("lab.yml", profile)
     except topology.LabFileError as err:
-        console.print(str(err), highlight=False, soft_wrap=True)
+        console.print(str(err), highlight=False, markup=False, soft_wrap=True)
         sys.exit(2)
+    last = chapters.CHAPTERS[-1].number
+    if upto is None:
+        return base, last
+    if not 1 <= upto <= last:
+        console.print(f"error: --upto {upto}: chapters are numbered 1 to {last}. "
+                      f"Fix: pass a chapter number from 1 to {last}, or leave --upto out",
+                      markup=False, highlight=False)
+        sys.exit(2)
+    return base, upto
+
+
+def main(profile: str = "mini", upto: int | None = None, keep: bool = False,
+         drills: bool = True, reuse: bool = False) -> None:
+    from webfarm import boxes, netns
+
+    if os.geteuid() != 0:
+        console.print("error: invoke e2e creates a network namespace and runs libvirtd: "
+                      "run it as root (as root: .venv/bin/invoke e2e)", markup=False)
+        sys.exit(2)
+    base, upto = check_options(profile, upto)
+    total_start = time.monotonic()
     box = base.boxes[E2E_OS]
     report = Report(profile=base.profile, box=box.box, hosts=list(base.hosts))
-    if upto is None:
-        upto = chapters.CHAPTERS[-1].number
-    for stale in (REPORT, INNER):
-        stale.unlink(missing_ok=True)
     ram = RamSampler()
     ram.start()
-    ns = netns.LabNamespace(NAMESPACE)
+    ns = netns.LabNamespace(NAMESPACE, remove_leftovers=not reuse)
+    owned = False  # True once this run started the namespace: only then may it tear down
     code = 1
     try:
         t = time.monotonic()
@@ -137,35 +153,55 @@ def main(profile: str = "mini", upto: int | None = None, keep: bool = False,
         report.seconds["box"] = round(time.monotonic() - t, 1)
         console.rule(f"network namespace {NAMESPACE} with its own libvirtd")
         ns.start()
+        owned = True
+        for stale in (REPORT, INNER):
+            stale.unlink(missing_ok=True)
+        report.leftovers_removed = ns.leftovers
+        if ns.leftovers:
+            console.print("removed what an earlier, interrupted run left in libvirt: "
+                          + "; ".join(f"{k}: {', '.join(v)}" for k, v in ns.leftovers.items()),
+                          markup=False, highlight=False)
+        if not reuse:
+            _forget_vagrant_machines()
         st = lab_state.State(
             profile=base.profile, package_source="offline", namespace=NAMESPACE,
             provider={"libvirt": {"driver": "qemu",
                                   "emulator_path": str(netns.qemu_wrapper_path())}})
         st.save()
         cmd = [*ns.exec_prefix(), sys.executable, "-m", "webfarm.e2e", "inner",
-               base.profile, str(upto), "1" if drills else "0"]
+               base.profile, str(upto), "1" if drills else "0", "1" if reuse else "0"]
         env = dict(os.environ, WEBFARM_IN_NETNS=NAMESPACE)
-        code = subprocess.run(cmd, env=env, check=False).returncode
+        code = _run_recording(cmd, env, ns)
     except KeyboardInterrupt:
         report.error = "interrupted"
         console.print("[yellow]interrupted: tearing the lab down[/]")
-    except Exception as err:  # report and tear down whatever happened
+    except netns.NamespaceError as err:
+        report.error = str(err)
+        console.print(f"e2e refused: {err}", markup=False, highlight=False, soft_wrap=True)
+        code = 2
+    except Exception as err:  # report and tear down whatever this run made
         report.error = f"{type(err).__name__}: {err}"
-        console.print(f"[red]e2e failed:[/] {report.error}", highlight=False, soft_wrap=True)
+        console.print(f"e2e failed: {report.error}", markup=False, highlight=False,
+                      soft_wrap=True)
     finally:
-        report.vm_rss_mb = qemu_rss_mb()
-        _merge_inner(report)
-        if keep and ns.exists() and report.error != "interrupted":
-            console.print(f"[yellow]--keep: the lab stays up in namespace {NAMESPACE}.[/] "
-                          "Reach it with: invoke status | invoke ssh HOST | invoke chapter N; "
-                          "end it with: invoke e2e-down (or python -m webfarm.e2e down)")
-        else:
-            teardown(ns)
         ram.stop()
+        if owned:
+            report.vm_rss_mb = qemu_rss_mb()
+            _merge_inner(report)
+            if keep and ns.exists() and report.error != "interrupted":
+                console.print(f"[yellow]--keep: the lab stays up in namespace {NAMESPACE}.[/] "
+                              "Reach it with: invoke status | invoke ssh HOST | invoke chapter "
+                              "N; end it with: invoke e2e-down (or python -m webfarm.e2e down)")
+            else:
+                teardown(ns)
         report.host_ram_mb = {"peak": ram.peak_mb, "baseline": ram.baseline_mb}
         report.seconds["total"] = round(time.monotonic() - total_start, 1)
-        report.save()
-        console.print(f"report: {REPORT}")
+        if owned:
+            report.save()
+            console.print(f"report: {REPORT}")
+    if not owned:  # refused (or failed before the namespace was ours): nothing was touched
+        console.print("[bold red]e2e did not start[/]: nothing was changed or torn down")
+        sys.exit(code if code == 2 else 1)
     failed = sum(c.get("checks_failed", 0) for c in report.chapters)
     passed = sum(c.get("checks_passed", 0) for c in report.chapters)
     passed += sum(1 for d in report.drills if d["passed"])
@@ -176,6 +212,33 @@ def main(profile: str = "mini", upto: int | None = None, keep: bool = False,
     console.print(("[bold green]e2e passed[/]" if ok else "[bold red]e2e FAILED[/]")
                   + f" in {report.seconds['total']:.0f} s")
     sys.exit(0 if ok else 1)
+
+
+def _run_recording(cmd: list[str], env: dict[str, str], ns: Any) -> int:
+    """Run the inner phase; meanwhile keep the namespace's record of what the run created in
+    libvirt up to date, so that a run killed from outside leaves a list for the next one."""
+    with subprocess.Popen(cmd, env=env) as proc:
+        while True:
+            try:
+                return proc.wait(timeout=RECORD_EVERY)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(Exception):
+                    ns.record_created()
+            except KeyboardInterrupt:
+                proc.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=30)
+                raise
+
+
+def _forget_vagrant_machines() -> None:
+    """This checkout's Vagrant state of earlier runs (.vagrant/machines): its VMs were removed
+    or belong to the run being replaced; a fresh run must not adopt them."""
+    machines = Path(".vagrant/machines")
+    if machines.is_dir():
+        shutil.rmtree(machines)
+        console.print("removed this checkout's stale .vagrant/machines (a fresh run starts new "
+                      "VMs; use --reuse to keep them)", markup=False, highlight=False)
 
 
 def _merge_inner(report: Report) -> None:
@@ -190,6 +253,8 @@ def _merge_inner(report: Report) -> None:
     if data.get("vm_rss_mb"):
         report.vm_rss_mb = data["vm_rss_mb"]
     report.vm_rss_idle_mb = data.get("vm_rss_mb_boot", {})
+    report.fresh = data.get("fresh")
+    report.boot = data.get("boot", {})
 
 
 def teardown(ns: Any) -> None:
@@ -206,7 +271,7 @@ def teardown(ns: Any) -> None:
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600,
                            check=False)
         except Exception as err:
-            console.print(f"[yellow]vagrant destroy: {err}[/]")
+            console.print(f"vagrant destroy: {err}", markup=False, style="yellow")
         _end_ssh_masters(ns)
         ns.stop(remove_created=True)
     st.namespace = None
@@ -233,8 +298,16 @@ def _end_ssh_masters(ns: Any) -> None:
 # Inner phase (inside the namespace)
 
 
-def inner(profile: str, upto: int, run_drills: bool) -> int:
-    from webfarm import cli
+def _existing_domains(lab: topology.Lab) -> list[str]:
+    """The lab's VMs that already exist in libvirt (vagrant-libvirt names them LAB_HOST)."""
+    res = subprocess.run(["virsh", "-c", "qemu:///system", "list", "--all", "--name"],
+                         capture_output=True, text=True, check=False, timeout=120)
+    names = {ln.strip() for ln in res.stdout.splitlines()}
+    return [h for h in lab.hosts if f"{lab.name}_{h}" in names]
+
+
+def inner(profile: str, upto: int, run_drills: bool, reuse: bool = False) -> int:
+    from webfarm import session
 
     data: dict[str, Any] = {"seconds": {}, "chapters": [], "drills": []}
 
@@ -243,22 +316,42 @@ def inner(profile: str, upto: int, run_drills: bool) -> int:
         INNER.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
     try:
-        lab = cli.load_lab(profile)
         st = lab_state.load()
+        lab = topology.load("lab.yml", profile)
+        for provider, options in st.provider.items():
+            lab = lab.with_provider(provider, **options)
         render.render_lab(lab, lab_secrets.load(), st)
-        console.rule(f"vagrant up: {len(lab.hosts)} VMs ({lab.profile}, TCG)")
+        existing = _existing_domains(lab)
+        data["fresh"] = not existing
+        if existing:
+            console.print(f"reusing existing VMs ({', '.join(existing)}): this run is not "
+                          "from fresh VMs (report: fresh=false)", markup=False, style="yellow")
+        size = lab_vagrant.batch_size(lab, len(lab.hosts))
+        console.rule(f"vagrant up: {len(lab.hosts)} VMs ({lab.profile}, TCG, {size} at a time)")
         t = time.monotonic()
-        with console.status("booting VMs (log: .lab/logs/vagrant-up.log)"):
-            lab_vagrant.up(lab)
+        with console.status("booting VMs (log: .lab/logs/vagrant-up.log)") as status:
+            ready: list[str] = []
+
+            def on_ready(host: str, seconds: float) -> None:
+                ready.append(host)
+                status.update(f"booting VMs: {len(ready)}/{len(lab.hosts)} ready "
+                              f"({host} in {seconds:.0f} s)")
+
+            boot = lab_vagrant.up(lab, batch=size, on_ready=on_ready)
         data["seconds"]["up"] = round(time.monotonic() - t, 1)
+        data["boot"] = {"batch_size": size, "batches": boot.batches,
+                        "vm_seconds": boot.seconds, "retried": boot.retried,
+                        "boot_timeout": lab.provider.get("libvirt", {}).get("boot_timeout")}
         save()
-        console.print(f"[green]{len(lab.hosts)} VMs up in {data['seconds']['up']:.0f} s[/]")
+        retried = f"; retried: {', '.join(boot.retried)}" if boot.retried else ""
+        console.print(f"{len(lab.hosts)} VMs up in {data['seconds']['up']:.0f} s{retried}",
+                      markup=False, style="green")
         data["vm_rss_mb_boot"] = qemu_rss_mb()
         save()
         for ch in chapters.upto(upto):
             console.rule(f"chapter {ch.tag}: {ch.title}")
             try:
-                data["chapters"] += cli.run_chapters(lab, [ch.number])
+                data["chapters"] += session.run_chapters(lab, [ch.number])
             except runner.ChapterFailed as err:
                 summary = err.summary or {"number": ch.number, "title": ch.title,
                                           "checks_passed": 0, "checks_failed": 1,
@@ -287,21 +380,28 @@ def inner(profile: str, upto: int, run_drills: bool) -> int:
         return 0
     except (runner.ChapterFailed, lab_vagrant.VagrantError, topology.LabFileError) as err:
         data["error"] = str(err)[:4000]
-        console.print(f"[red]{err}[/]", highlight=False, soft_wrap=True)
+        console.print(str(err), markup=False, highlight=False, soft_wrap=True, style="red")
         save()
         return 1
 
 
 def down() -> None:
-    """End a lab left running by ``invoke e2e --keep``."""
+    """End a lab left running by ``invoke e2e --keep`` in this checkout (never another's)."""
     from webfarm import netns
 
-    teardown(netns.LabNamespace(NAMESPACE))
+    ns = netns.LabNamespace(NAMESPACE)
+    owner = ns.owner()
+    if ns.exists() and owner and Path(owner).resolve() != Path.cwd().resolve():
+        console.print(f"error: the lab in namespace {NAMESPACE} belongs to the checkout "
+                      f"{owner}, not this one; nothing was touched. Fix: run `invoke e2e-down` "
+                      f"in {owner}", markup=False, highlight=False)
+        sys.exit(2)
+    teardown(ns)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 2 and sys.argv[1] == "inner":
-        sys.exit(inner(sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"))
+    if len(sys.argv) >= 6 and sys.argv[1] == "inner":
+        sys.exit(inner(sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5] == "1"))
     if len(sys.argv) >= 2 and sys.argv[1] == "down":
         down()
         sys.exit(0)

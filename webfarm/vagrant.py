@@ -8,9 +8,12 @@ WEBFARM_EMULATOR_PATH), so the Vagrantfile never special-cases CI.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import vagrant as pyvagrant
@@ -65,10 +68,89 @@ def status(lab: Lab) -> list[VMState]:
                            "is libvirtd running? try: vagrant status") from None
 
 
-def up(lab: Lab, hosts: list[str] | None = None, provider: str = "libvirt") -> None:
-    """``vagrant up`` (parallel on libvirt); output goes to .lab/logs/vagrant-up.log."""
-    cmd = [require_vagrant(), "up", f"--provider={provider}", *(hosts or [])]
-    _run(cmd, lab, "vagrant-up")
+# Vagrant names the machine whose action failed when it runs several in parallel.
+_FAILED_MACHINE = re.compile(r"executing the action on the '([^']+)' machine")
+_READY = re.compile(r"^==> ([^:\s]+): Machine booted and ready!")
+
+
+@dataclass
+class BootReport:
+    """What ``up`` measured: seconds from its batch's start until each VM was ready (SSH),
+    the batches, and the VMs that needed a second try."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    batches: list[list[str]] = field(default_factory=list)
+    retried: list[str] = field(default_factory=list)
+    total: float = 0.0
+
+
+def batch_size(lab: Lab, count: int) -> int:
+    """How many VMs to boot at once: all of them with KVM; under TCG (driver qemu) they share
+    the host's cores and thrash, so ``WEBFARM_UP_BATCH`` (default 4) at a time."""
+    env = os.environ.get("WEBFARM_UP_BATCH", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    driver = lab.provider.get("libvirt", {}).get("driver", "kvm")
+    return count if driver == "kvm" else min(count, 4)
+
+
+def up(lab: Lab, hosts: list[str] | None = None, provider: str = "libvirt",
+       batch: int | None = None, retry: bool = True,
+       on_ready: Callable[[str, float], None] | None = None) -> BootReport:
+    """``vagrant up`` in batches (parallel inside a batch on libvirt); output with timestamps
+    in .lab/logs/vagrant-up.log. A VM that fails to come up (a boot timeout on a loaded host)
+    is destroyed and started once more before this gives up; the report names it."""
+    names = list(hosts or lab.hosts)
+    size = batch or batch_size(lab, len(names))
+    report = BootReport()
+    start = time.monotonic()
+    for i in range(0, len(names), size):
+        chunk = names[i:i + size]
+        report.batches.append(chunk)
+        code, ready, failed = _up_once(lab, chunk, provider, report, on_ready)
+        if code == 0 and set(chunk) <= ready:
+            continue
+        again = failed or [h for h in chunk if h not in ready] or chunk
+        if not retry:
+            raise _up_error(code, chunk)
+        report.retried += again
+        _run([require_vagrant(), "destroy", "-f", *again], lab, "vagrant-up")
+        code, ready, _ = _up_once(lab, again, provider, report, on_ready)
+        if code != 0 or not set(again) <= ready:
+            raise _up_error(code, again, retried=True)
+    report.total = round(time.monotonic() - start, 1)
+    return report
+
+
+def _up_once(lab: Lab, chunk: list[str], provider: str, report: BootReport,
+             on_ready: Callable[[str, float], None] | None) -> tuple[int, set[str], list[str]]:
+    """One ``vagrant up`` of CHUNK: (exit code, VMs that became ready, VMs named as failed)."""
+    ready: set[str] = set()
+    failed: list[str] = []
+    start = time.monotonic()
+
+    def line(text: str) -> None:
+        if m := _READY.match(text):
+            ready.add(m.group(1))
+            report.seconds[m.group(1)] = round(time.monotonic() - start, 1)
+            if on_ready:
+                on_ready(m.group(1), report.seconds[m.group(1)])
+        if m := _FAILED_MACHINE.search(text):
+            failed.append(m.group(1))
+
+    cmd = [require_vagrant(), "up", f"--provider={provider}", *chunk]
+    code = _stream(cmd, lab, "vagrant-up", line)
+    return code, ready, failed
+
+
+def _up_error(code: int, hosts: list[str], retried: bool = False) -> VagrantError:
+    path = LOG_DIR / "vagrant-up.log"
+    tail = "".join(path.read_text(encoding="utf-8", errors="replace").splitlines(True)[-15:])
+    again = " (after a second try)" if retried else ""
+    return VagrantError(
+        f"vagrant up of {', '.join(hosts)} failed{again} (exit {code}); last lines of {path}:"
+        f"\n{tail}\nFix: a VM that misses its boot timeout on a loaded host needs a larger "
+        "provider.libvirt.boot_timeout in lab.yml (or WEBFARM_BOOT_TIMEOUT); then run again")
 
 
 def destroy(lab: Lab) -> None:
@@ -94,15 +176,31 @@ def write_ssh_config(lab: Lab, path: Path = SSH_CONFIG) -> Path:
     return path
 
 
-def _run(cmd: list[str], lab: Lab, log: str) -> None:
+def _stream(cmd: list[str], lab: Lab, log: str,
+            on_line: Callable[[str], None] | None = None) -> int:
+    """Run CMD with the lab's environment; every output line goes to .lab/logs/LOG.log with
+    the seconds since the start, and to ON_LINE. Returns the exit code."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     path = LOG_DIR / f"{log}.log"
+    start = time.monotonic()
     with path.open("a", encoding="utf-8") as fh:
-        fh.write(f"\n$ {' '.join(cmd)}\n")
+        fh.write(f"\n$ {' '.join(cmd)}   # {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
         fh.flush()
-        proc = subprocess.run(cmd, env=lab_env(lab), stdout=fh, stderr=subprocess.STDOUT,
-                              check=False)
-    if proc.returncode != 0:
+        with subprocess.Popen(cmd, env=lab_env(lab), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
+            assert proc.stdout is not None
+            for text in proc.stdout:
+                fh.write(f"[{time.monotonic() - start:7.1f}s] {text}")
+                fh.flush()
+                if on_line:
+                    on_line(text.rstrip("\n"))
+            return proc.wait()
+
+
+def _run(cmd: list[str], lab: Lab, log: str) -> None:
+    code = _stream(cmd, lab, log)
+    if code != 0:
+        path = LOG_DIR / f"{log}.log"
         tail = "".join(path.read_text(encoding="utf-8", errors="replace").splitlines(True)[-15:])
-        raise VagrantError(f"{' '.join(cmd[1:3])} failed (exit {proc.returncode}); "
+        raise VagrantError(f"{' '.join(cmd[1:3])} failed (exit {code}); "
                            f"last lines of {path}:\n{tail}")
