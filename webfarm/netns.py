@@ -145,6 +145,7 @@ class LabNamespace:
     pids: dict[str, int] = field(default_factory=dict)
     created_namespace: bool = False
     owner_dir: str = field(default_factory=lambda: str(Path.cwd()))
+    remove_leftovers: bool = True  # False: keep what an earlier run left (e2e --reuse)
     leftovers: dict[str, list[str]] = field(default_factory=dict)  # removed by start()
     _before: dict[str, set[str]] = field(default_factory=dict, repr=False)
 
@@ -359,7 +360,7 @@ class LabNamespace:
         self.pids["virtlogd"] = self._start_daemon("virtlogd")
         self.pids["libvirtd"] = self._start_daemon("libvirtd")
         self._wait_libvirt()
-        self.leftovers = self._remove_leftovers()
+        self.leftovers = self._remove_leftovers() if self.remove_leftovers else {}
         self._before = self._inventory()
         self.state_file().parent.mkdir(parents=True, exist_ok=True)
         self.state_file().write_text(
