@@ -1,6 +1,7 @@
 """Chapter 01-base checks, on every host of the live lab: identity (hostname, addresses on
 the right interfaces, /etc/hosts), the networks (every host reaches every host it shares a
-network with, and nothing on a network it is not on), time synchronised from the lab's own
+network with, nothing on a network it is not on, and no host of the other side on any
+address it has, the management network's included), time synchronised from the lab's own
 time source, the package source and tools, and a re-run that changes nothing."""
 
 from __future__ import annotations
@@ -9,13 +10,32 @@ import pytest
 
 from webfarm import os as osdata
 from webfarm import timesync
-from webfarm.labtest import all_hosts, current_lab, remote, remote_root, rerun_chapter
+from webfarm.labtest import (
+    all_hosts,
+    current_lab,
+    host_addresses,
+    listening_tcp_ports,
+    probe,
+    remote,
+    remote_root,
+    rerun_chapter,
+)
 
 pytestmark = pytest.mark.lab
 
 LAB = current_lab()
 # Hosts that are not on every network: they must reach nothing on the others.
 PARTIAL = [h.name for h in LAB.hosts.values() if set(h.networks) != set(LAB.networks)]
+
+
+def other_side(name: str) -> list[str]:
+    """Hosts sharing no lab network with ``name``: for a front-only host the DB-side hosts
+    (on db, not on front), for a DB-side host the front-only ones."""
+    model = LAB.hosts[name]
+    return [p.name for p in LAB.hosts.values() if not set(p.networks) & set(model.networks)]
+
+
+SIDED = [name for name in PARTIAL if other_side(name)]
 
 
 def parallel_ping(addresses: list[str], wait: int) -> str:
@@ -106,6 +126,46 @@ def test_cannot_reach_networks_it_is_not_on(name):
     assert not through_lab, f"{name}: routed through a lab interface: {through_lab}"
     answered = host.check_output(parallel_ping(foreign, wait=1)).split()
     assert answered == [], f"{name} reaches {answered} on a network it is not on"
+
+
+@pytest.mark.parametrize("name", SIDED)
+def test_no_side_path_to_the_other_side(name):
+    """No host of the other side answers on ANY address it has: its lab addresses and every
+    address on its other interfaces (read on that host: Vagrant's management NIC eth0, IPv4
+    and IPv6 link-local), pinged and TCP-probed on ssh and whatever it listens on for every
+    address. From a front-only host that is every DB-side host; from a DB-side host, every
+    front-only host (their management addresses included).
+
+    The test above only looks at the lab networks. Before the lab defined its management
+    network itself (webfarm/mgmtnet.py: libvirt port isolation), this one FAILED: every VM's
+    eth0 sat on vagrant-libvirt's one shared management bridge, so from client1 data1's eth0
+    address answered ping and ssh (and the reverse). With isolated ports the guests reach the
+    host on that bridge, never each other: no answer, not even ARP."""
+    host = remote(name)
+    own_ifaces = sorted({a.iface for a in host_addresses(name)})
+    targets: dict[str, tuple[int, ...]] = {}
+    where: dict[str, str] = {}  # target -> "peer iface" for the message
+    for peer in other_side(name):
+        ports = tuple(sorted({22, *listening_tcp_ports(peer)[:4]}))
+        model = LAB.hosts[peer]
+        found = list(host_addresses(peer))
+        known = {a.address for a in found}
+        lab = [(model.interface(n), str(a)) for n, a in model.addresses.items()
+               if str(a) not in known]  # in the model but not up: probe it all the same
+        for a in found:
+            for target in a.targets(own_ifaces):
+                targets[target], where[target] = ports, f"{peer} {a.iface}"
+        for iface, address in lab:
+            targets[address], where[address] = ports, f"{peer} {iface}"
+    assert targets, f"{name}: no address of the other side to probe"
+    # The probe itself works: a host on the same network answers ping and ssh.
+    control = next(str(p.addresses[n]) for n in LAB.hosts[name].networks
+                   for p in LAB.hosts_on(n) if p.name != name)
+    assert probe(host, {control: (22,)}) == [(control, "icmp"), (control, "tcp/22")], (
+        f"{name}: the probe gets no answer from {control}, a host on its own network")
+    answered = probe(host, targets, wait=1)
+    assert not answered, f"{name} reaches the other side: " + "; ".join(
+        f"{where[t]} answers {how} on {t}" for t, how in answered)
 
 
 @pytest.mark.parametrize("name", all_hosts())
