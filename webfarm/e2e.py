@@ -300,10 +300,26 @@ def _end_ssh_masters(ns: Any) -> None:
 
 def _existing_domains(lab: topology.Lab) -> list[str]:
     """The lab's VMs that already exist in libvirt (vagrant-libvirt names them LAB_HOST)."""
-    res = subprocess.run(["virsh", "-c", "qemu:///system", "list", "--all", "--name"],
-                         capture_output=True, text=True, check=False, timeout=120)
-    names = {ln.strip() for ln in res.stdout.splitlines()}
+    from webfarm.virsh import virsh
+
+    names = {ln.strip() for ln in virsh("list", "--all", "--name").splitlines()}
     return [h for h in lab.hosts if f"{lab.name}_{h}" in names]
+
+
+def mgmtnet_error() -> tuple[type[Exception], ...]:
+    from webfarm import mgmtnet, virsh
+
+    return (mgmtnet.ManagementNetworkError, virsh.VirshError)
+
+
+def _isolate_management_network(lab: topology.Lab) -> str:
+    """The lab's management network with port isolation, before any VM attaches to it."""
+    from webfarm import mgmtnet
+    from webfarm.virsh import virsh
+
+    lv = lab.provider.get("libvirt", {})
+    return mgmtnet.ensure_isolated(virsh, lv.get("management_network_name", "webfarm-mgmt"),
+                                   lv.get("management_network_address", "192.168.121.0/24"))
 
 
 def inner(profile: str, upto: int, run_drills: bool, reuse: bool = False) -> int:
@@ -326,6 +342,7 @@ def inner(profile: str, upto: int, run_drills: bool, reuse: bool = False) -> int
         if existing:
             console.print(f"reusing existing VMs ({', '.join(existing)}): this run is not "
                           "from fresh VMs (report: fresh=false)", markup=False, style="yellow")
+        console.print(_isolate_management_network(lab), markup=False, highlight=False)
         size = lab_vagrant.batch_size(lab, len(lab.hosts))
         console.rule(f"vagrant up: {len(lab.hosts)} VMs ({lab.profile}, TCG, {size} at a time)")
         t = time.monotonic()
@@ -378,7 +395,8 @@ def inner(profile: str, upto: int, run_drills: bool, reuse: bool = False) -> int
             save()
             return 1
         return 0
-    except (runner.ChapterFailed, lab_vagrant.VagrantError, topology.LabFileError) as err:
+    except (runner.ChapterFailed, lab_vagrant.VagrantError, topology.LabFileError,
+            *mgmtnet_error()) as err:
         data["error"] = str(err)[:4000]
         console.print(str(err), markup=False, highlight=False, soft_wrap=True, style="red")
         save()
