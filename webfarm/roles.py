@@ -37,3 +37,9 @@ ROLES: dict[str, Role] = {
 }
 
 NETWORK_NAMES = ("front", "db")
+
+# A VIP is held (keepalived VRRP) by a pair of one of these roles, on that role's network...
+VIP_HOLDER_ROLES = ("director", "dblb")
+# ...and sends its traffic to the hosts of one of these roles (never to a balancer, the
+# monitor, the client or the NDB management node, which serve no VIP traffic).
+VIP_POOL_ROLES = ("app", "media", "dns", "db_sql")
