@@ -119,20 +119,28 @@ def validate(lab_file: str = "lab.yml", profile: str | None = None) -> None:
 @friendly
 def render_files(check: bool = False, lab_file: str = "lab.yml") -> None:
     if check:
-        diff = render.vagrantfile_drift(Path(lab_file))
+        try:
+            diff = render.vagrantfile_drift(Path(lab_file))
+        except render.RenderError as err:
+            raise UserError(str(err)) from None
         if diff:
             console.print(diff, highlight=False, markup=False)
             raise UserError("the committed Vagrantfile differs from what lab.yml generates. "
                             "Fix: invoke render (then commit the Vagrantfile)")
         out.print("[green]Vagrantfile is up to date with lab.yml[/]")
         return
-    changed = render.write_vagrantfile(Path(lab_file))
-    out.print("Vagrantfile " + ("regenerated" if changed else "unchanged"))
     from webfarm import secrets as lab_secrets
 
+    # All or nothing: the Vagrantfile and every host file are rendered in memory first; only
+    # when all of them succeeded is each one written (atomically: temp file + rename).
     lab = load_lab(lab_file=lab_file)
-    files = render.render_lab(lab, lab_secrets.load(), lab_state.load())
-    out.print(f"host files for profile {lab.profile}: {sum(map(len, files.values()))} files "
+    try:
+        files = render.all_files(Path(lab_file), lab, lab_secrets.load(), lab_state.load())
+    except render.RenderError as err:
+        raise UserError(f"nothing was written: {err}") from None
+    changed = render.write_files(files)
+    out.print("Vagrantfile " + ("regenerated" if render.VAGRANTFILE in changed else "unchanged"))
+    out.print(f"host files for profile {lab.profile}: {len(files) - 1} files "
               f"in {render.HOSTS_DIR}/")
 
 

@@ -8,6 +8,8 @@ the host's roles (``all/`` for every host). The chapter scripts copy them into p
 from __future__ import annotations
 
 import ipaddress
+import json
+import re
 import shlex
 from functools import cache
 from pathlib import Path
@@ -15,8 +17,9 @@ from typing import Any
 
 import jinja2
 
-from webfarm import chapters, timesync, topology
+from webfarm import chapters, fsutil, timesync, topology
 from webfarm import os as osdata
+from webfarm.filters import FILTERS, TemplateValueError
 from webfarm.state import State
 from webfarm.topology import Host, Lab
 
@@ -24,6 +27,8 @@ TEMPLATES = Path(__file__).parent / "templates"
 HOSTS_DIR = Path(".lab/hosts")
 GUEST_ROOT = "/vagrant"  # where the project is synced on every VM (rsync)
 VAGRANTFILE = Path("Vagrantfile")
+HOST_FILE_MODE = 0o600  # host files carry secrets (TSIG key, VRRP password)
+ENV_NAME_RE = re.compile(r"\A[A-Z_][A-Z0-9_]*\Z")
 
 
 def _reverse_zone(network: ipaddress.IPv4Network) -> str:
@@ -51,47 +56,130 @@ def environment() -> jinja2.Environment:
     env.filters["reverse_zone"] = _reverse_zone
     env.filters["ptr"] = _ptr
     env.filters["shquote"] = lambda s: shlex.quote(str(s))
+    env.filters.update(FILTERS)  # hostname, dnsname, ipv4, oneline, ruby_comment
     env.globals["timesync"] = timesync  # who gives the time to whom (chapter 01)
     return env
 
 
 # ---------------------------------------------------------------------------------------------
 # Vagrantfile
+#
+# Every value from lab.yml reaches the Vagrantfile as data: one JSON document inside a quoted
+# heredoc (no interpolation, no escapes), read by fixed Ruby code in Vagrantfile.j2. Nothing
+# from lab.yml is ever pasted between Ruby quotes, so no name can run code in Vagrant.
+
+HEREDOC_END = "WEBFARM_LAB_JSON"  # the heredoc's terminator (never a line of the JSON)
+BOOT_TIMEOUT = {"libvirt": 1200, "virtualbox": 600}  # seconds, when lab.yml sets none
+
+
+class RenderError(Exception):
+    """A generated file could not be rendered; the message names the file and the fix."""
+
+
+def _host_row(lab: Lab, host: Host) -> dict[str, Any]:
+    return {
+        "name": host.name,
+        "box": host.os.box,
+        "memory": host.memory,
+        "cpus": host.cpus,
+        "roles": list(host.roles),
+        "networks": [[net, str(addr), lab.networks[net].netmask]
+                     for net, addr in host.addresses.items()],
+        "chapters": [c.slug for c in chapters.CHAPTERS if host in c.hosts(lab)],
+    }
+
+
+def _boot_timeout(lab: Lab, provider: str) -> int:
+    value = lab.provider.get(provider, {}).get("boot_timeout", BOOT_TIMEOUT[provider])
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise RenderError(f"{lab.source}: provider.{provider}.boot_timeout: {value!r} is not a "
+                          "whole number of seconds. Fix: write e.g. "
+                          f"boot_timeout: {BOOT_TIMEOUT[provider]}")
+    return value
+
+
+def vagrant_data(default: Lab, labs: dict[str, Lab]) -> dict[str, Any]:
+    """What the Vagrantfile needs from the lab, as plain JSON-able data.
+
+    ``default``: the lab in its default profile; ``labs``: the lab in every profile."""
+    libvirt = default.provider.get("libvirt", {})
+    virtualbox = default.provider.get("virtualbox", {})
+    return {
+        "lab": default.name,
+        "source": str(default.source),
+        "default_profile": default.profile,
+        "guest_root": GUEST_ROOT,
+        "libvirt": {
+            "driver": libvirt.get("driver", "kvm"),
+            "emulator_path": libvirt.get("emulator_path") or "",
+            "management_network_name": libvirt.get("management_network_name", "webfarm-mgmt"),
+            "management_network_address": libvirt.get("management_network_address",
+                                                      "192.168.121.0/24"),
+            "boot_timeout": _boot_timeout(default, "libvirt"),
+        },
+        "virtualbox": {
+            "linked_clone": bool(virtualbox.get("linked_clone", True)),
+            "boot_timeout": _boot_timeout(default, "virtualbox"),
+        },
+        "profiles": {name: [_host_row(lab, h) for h in lab.hosts.values()]
+                     for name, lab in labs.items()},
+    }
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=True, separators=(", ", ": "))
+
+
+def lab_json(data: dict[str, Any]) -> str:
+    """``data`` as JSON for the heredoc: one line per setting and per host, readable.
+
+    ASCII only, every string escaped by json (no raw line break can occur inside a value), so
+    no line can be the heredoc's terminator; both facts are checked, not assumed."""
+    lines = ["{"]
+    lines += [f"  {_json(k)}: {_json(v)}," for k, v in data.items() if k != "profiles"]
+    lines.append('  "profiles": {')
+    profiles = list(data["profiles"].items())
+    for i, (name, hosts) in enumerate(profiles):
+        lines.append(f"    {_json(name)}: [")
+        lines += [f"      {_json(h)}" + ("," if j < len(hosts) - 1 else "")
+                  for j, h in enumerate(hosts)]
+        lines.append("    ]" + ("," if i < len(profiles) - 1 else ""))
+    lines += ["  }", "}"]
+    text = "\n".join(lines)
+    if any(line.strip() == HEREDOC_END for line in text.splitlines()):
+        raise RenderError(f"the lab data holds a line {HEREDOC_END}: cannot embed it")
+    if json.loads(text) != data:
+        raise RenderError("the lab data does not survive a JSON round trip (non-string keys?)")
+    return text
+
+
+def embedded_data(vagrantfile_text: str) -> dict[str, Any]:
+    """The lab data a generated Vagrantfile carries (what its Ruby code reads)."""
+    start = vagrantfile_text.index(f"<<~'{HEREDOC_END}'")
+    body = vagrantfile_text[vagrantfile_text.index("\n", start) + 1:]
+    body = body[: body.index(f"\n{HEREDOC_END}\n")]
+    return json.loads(body)
+
+
+def vagrantfile_text(data: dict[str, Any]) -> str:
+    """The Vagrantfile for ``data`` (see :func:`vagrant_data`)."""
+    try:
+        return environment().get_template("Vagrantfile.j2").render(
+            data=data, lab_json=lab_json(data), heredoc_end=HEREDOC_END)
+    except jinja2.TemplateError as err:
+        raise RenderError(f"Vagrantfile.j2: {err}. Fix: correct the template") from err
 
 
 def vagrantfile(lab_file: Path = topology.DEFAULT_FILE) -> str:
     """The Vagrantfile text for every profile of ``lab_file`` (deterministic)."""
     default = topology.load(lab_file)
-    profiles = {p: topology.load(lab_file, p) for p in default.profiles}
-    hosts_by_profile: dict[str, list[dict[str, Any]]] = {}
-    for name, lab in profiles.items():
-        rows = []
-        for h in lab.hosts.values():
-            rows.append({
-                "name": h.name,
-                "box": h.os.box,
-                "memory": h.memory,
-                "cpus": h.cpus,
-                "roles": list(h.roles),
-                "networks": [(n, str(a), lab.networks[n].netmask) for n, a in h.addresses.items()],
-                "chapters": [c.slug for c in chapters.CHAPTERS if h in c.hosts(lab)],
-            })
-        hosts_by_profile[name] = rows
-    return environment().get_template("Vagrantfile.j2").render(
-        lab=default,
-        lab_file=str(lab_file),
-        profiles=hosts_by_profile,
-        guest_root=GUEST_ROOT,
-    )
+    labs = {p: topology.load(lab_file, p) for p in default.profiles}
+    return vagrantfile_text(vagrant_data(default, labs))
 
 
 def write_vagrantfile(lab_file: Path = topology.DEFAULT_FILE, out: Path = VAGRANTFILE) -> bool:
-    """Write the Vagrantfile; True when its content changed."""
-    text = vagrantfile(lab_file)
-    if out.exists() and out.read_text(encoding="utf-8") == text:
-        return False
-    out.write_text(text, encoding="utf-8")
-    return True
+    """Write the Vagrantfile (atomically, once fully generated); True when it changed."""
+    return bool(write_files({out: (vagrantfile(lab_file), None)}))
 
 
 def vagrantfile_drift(lab_file: Path = topology.DEFAULT_FILE, out: Path = VAGRANTFILE) -> str:
@@ -161,37 +249,90 @@ def template_sources(host: Host) -> list[tuple[str, str]]:
     return out
 
 
-def render_host(lab: Lab, host: Host, secrets: dict[str, str], state: State,
-                out_dir: Path = HOSTS_DIR) -> list[Path]:
-    """Render env.sh and every template of ``host`` into ``out_dir/HOST``; return the paths."""
+def _render_template(env: jinja2.Environment, name: str, ctx: dict[str, Any], host: Host) -> str:
+    try:
+        return env.get_template(name).render(ctx)
+    except TemplateValueError as err:  # a value that does not fit: the message has the fix
+        detail = str(err).removeprefix(f"{name}: ")
+        raise RenderError(f"{name} for host {host.name}: {detail}") from err
+    except Exception as err:  # any other failure of any template: name it, write nothing
+        raise RenderError(f"{name} for host {host.name}: {type(err).__name__}: {err}. Fix: "
+                          "run invoke validate and correct lab.yml (or the template)") from err
+
+
+def _env_sh(variables: dict[str, str], host: Host) -> str:
+    """env.sh: one ``export NAME=VALUE`` per variable, every value shell-quoted."""
+    lines = ["# generated by webfarm from lab.yml; sourced by provision/chapter.sh"]
+    for key, value in sorted(variables.items()):
+        if not ENV_NAME_RE.match(key):
+            raise RenderError(f"env.sh of {host.name}: {key!r} is not a shell variable name. "
+                              "Fix: network names in lab.yml are letters and digits only")
+        lines.append(f"export {key}={shlex.quote(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def host_files(lab: Lab, host: Host, secrets: dict[str, str], state: State,
+               out_dir: Path = HOSTS_DIR) -> dict[Path, str]:
+    """env.sh and every template of ``host``, rendered in memory: {path under out_dir: text}.
+
+    Raises :class:`RenderError` (naming the template and the host) before anything is
+    written when a template fails."""
     env = environment()
     ctx = context(lab, host, secrets, state)
     root = out_dir / host.name
-    written: list[Path] = []
-    root.mkdir(parents=True, exist_ok=True)
-    env_sh = root / "env.sh"
-    lines = ["# generated by webfarm from lab.yml; sourced by provision/chapter.sh"]
-    lines += [f"export {k}={shlex.quote(v)}" for k, v in sorted(ctx["env"].items())]
-    _write(env_sh, "\n".join(lines) + "\n")
-    written.append(env_sh)
-    files = root / "files"
+    files = {root / "env.sh": _env_sh(ctx["env"], host)}
     for name, rel in template_sources(host):
-        target = files / rel
-        _write(target, env.get_template(name).render(ctx))
-        written.append(target)
-    return written
+        files[root / "files" / rel] = _render_template(env, name, ctx, host)
+    return files
+
+
+def render_host(lab: Lab, host: Host, secrets: dict[str, str], state: State,
+                out_dir: Path = HOSTS_DIR) -> list[Path]:
+    """Render env.sh and every template of ``host`` into ``out_dir/HOST``; return the paths.
+
+    Everything is rendered first, then written (atomically, mode 0600: files carry secrets)."""
+    files = host_files(lab, host, secrets, state, out_dir)
+    write_files({path: (text, HOST_FILE_MODE) for path, text in files.items()})
+    return list(files)
+
+
+def lab_files(lab: Lab, secrets: dict[str, str], state: State,
+              out_dir: Path = HOSTS_DIR) -> dict[str, dict[Path, str]]:
+    """Every host's files, rendered in memory: {host: {path: text}}."""
+    return {h.name: host_files(lab, h, secrets, state, out_dir) for h in lab.hosts.values()}
 
 
 def render_lab(lab: Lab, secrets: dict[str, str], state: State,
                out_dir: Path = HOSTS_DIR) -> dict[str, list[Path]]:
-    return {h.name: render_host(lab, h, secrets, state, out_dir) for h in lab.hosts.values()}
+    """Render every host's files; nothing is written unless every host rendered."""
+    rendered = lab_files(lab, secrets, state, out_dir)
+    write_files({path: (text, HOST_FILE_MODE)
+                 for files in rendered.values() for path, text in files.items()})
+    return {name: list(files) for name, files in rendered.items()}
 
 
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and path.read_text(encoding="utf-8") == text:
-        return
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.chmod(0o600)
-    tmp.replace(path)
+# ---------------------------------------------------------------------------------------------
+# Everything `invoke render` writes
+
+
+def all_files(lab_file: Path, lab: Lab, secrets: dict[str, str], state: State,
+              vagrantfile_out: Path = VAGRANTFILE,
+              out_dir: Path = HOSTS_DIR) -> dict[Path, tuple[str, int | None]]:
+    """The Vagrantfile (every profile of ``lab_file``) and the host files of ``lab``, rendered
+    in memory: {path: (text, mode)}. Nothing is written; any failure raises first."""
+    files: dict[Path, tuple[str, int | None]] = {vagrantfile_out: (vagrantfile(lab_file), None)}
+    for host_paths in lab_files(lab, secrets, state, out_dir).values():
+        files.update({path: (text, HOST_FILE_MODE) for path, text in host_paths.items()})
+    return files
+
+
+def write_files(files: dict[Path, tuple[str, int | None]]) -> list[Path]:
+    """Write each (already rendered) file atomically, skipping those already current;
+    return the paths that changed. ``mode`` None keeps an existing file's mode."""
+    changed = []
+    for path, (text, mode) in files.items():
+        if fsutil.is_current(path, text, mode):
+            continue
+        fsutil.write_atomic(path, text, mode)
+        changed.append(path)
+    return changed
