@@ -16,7 +16,7 @@ from webfarm import cli
             "driver": "libvirt driver: kvm (default) or qemu (software emulation, no KVM)"})
 def up(c, profile=None, upto=None, provider="libvirt", no_check=False, driver=None):
     """Start the lab: box present? -> vagrant up -> chapters in order -> checks."""
-    cli.up(profile, int(upto) if upto else None, provider, not no_check, driver)
+    cli.up(profile, upto, provider, not no_check, driver)
 
 
 @task(help={"number": "chapter number (e.g. 4) or slug (04-lvs)",
@@ -30,13 +30,13 @@ def chapter(c, number, no_check=False, profile=None):
 @task(help={"number": "a chapter number, or 'all'", "profile": "profile"})
 def check(c, number, profile=None):
     """Run the testinfra checks against the live lab: invoke check 2 | invoke check all."""
-    cli.check(None if number == "all" else number, profile)
+    cli.check(number, profile)
 
 
 @task(help={"name": "drill name: directors, dns, web, or 'all'", "profile": "profile"})
 def drill(c, name, profile=None):
     """Failover drill: break one member of a pair and measure the outage (or 'all')."""
-    cli.drill(None if name == "all" else name, profile)
+    cli.drill(name, profile)
 
 
 @task(help={"profile": "profile (default: the one that is up)"})
@@ -45,7 +45,7 @@ def status(c, profile=None):
     cli.status(profile)
 
 
-@task(help={"host": "host name from lab.yml"})
+@task(help={"host": "host name from lab.yml", "profile": "profile (default: the one that is up)"})
 def ssh(c, host, profile=None):
     """Open a shell on a lab host."""
     cli.ssh(host, profile)
@@ -98,20 +98,17 @@ def docs(c, serve=False):
 
 
 @task(help={"profile": "profile (default mini)", "upto": "last chapter (default: all)",
-            "keep": "leave the lab running for debugging", "drills": "run the drills too"})
-def e2e(c, profile="mini", upto=None, keep=False, drills=True):
+            "keep": "leave the lab running for debugging", "drills": "run the drills too",
+            "reuse": "keep VMs an earlier run left (default: remove them first)"})
+def e2e(c, profile="mini", upto=None, keep=False, drills=True, reuse=False):
     """The whole lab on this machine, in its own network namespace (TCG, no KVM needed)."""
-    from webfarm import e2e as e2e_mod
-
-    e2e_mod.main(profile, int(upto) if upto else None, keep, drills)
+    cli.e2e(profile, upto, keep, drills, reuse)
 
 
 @task(help={"profile": "profile to measure (default mini)"})
 def bench(c, profile="mini"):
     """Benchmarks (no VM): generator and validation speed; results in .lab/bench.json."""
-    from webfarm import bench as bench_mod
-
-    bench_mod.main(profile)
+    cli.bench(profile)
 
 
 @task(help={"no-upgrade": "keep the pinned versions; only add what pyproject.toml added"})
@@ -125,6 +122,4 @@ def lock(c, no_upgrade=False):
 @task(name="e2e-down")
 def e2e_down(c):
     """End a lab left running by `invoke e2e --keep` (VMs, libvirtd, namespace)."""
-    from webfarm import e2e as e2e_mod
-
-    e2e_mod.down()
+    cli.e2e_down()

@@ -17,43 +17,51 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from webfarm import chapters, checks, render, runner, topology
+from webfarm import args, chapters, checks, render, runner, topology
 from webfarm import state as lab_state
+from webfarm.args import UserError
 from webfarm.topology import Lab, LabFileError
 from webfarm.vagrant import VagrantError
 
 console = Console(stderr=True)
 out = Console()
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class UserError(Exception):
-    """A problem the user can fix; the message says how."""
+__all__ = ["UserError", "friendly"]  # UserError lives in webfarm.args; callers use cli's
 
 
 def friendly(func: F) -> F:
-    """Turn known errors into a clear message and exit code 2 (never a traceback)."""
+    """Turn known errors into a clear message and exit code 2 (never a traceback).
+
+    Messages are printed literally (no rich markup): they carry names and values the user
+    typed, and a ``[`` in those must neither vanish nor break the printer."""
 
     @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*a: Any, **kw: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            return func(*a, **kw)
         except LabFileError as err:
-            console.print(f"[bold red]{len(err.problems)} problem(s) in {err.file}:[/]")
+            say(f"{len(err.problems)} problem(s) in {err.file}:", style="bold red")
             for problem in err.problems:
-                console.print(f"  [red]-[/] {problem.render(err.file)}", highlight=False,
-                              soft_wrap=True)
+                say(f"  - {problem.render(err.file)}")
             sys.exit(2)
         except (UserError, VagrantError, runner.ChapterFailed, *_tool_errors()) as err:
-            console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+            console.print(Text.assemble(("error:", "bold red"), " ", str(err)),
+                          highlight=False, soft_wrap=True)
             sys.exit(2)
         except KeyboardInterrupt:
-            console.print("[yellow]interrupted[/]")
+            say("interrupted", style="yellow")
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
+
+
+def say(text: str, style: str = "", to: Console = console) -> None:
+    """Print ``text`` literally (no markup, no highlighting), on one logical line."""
+    to.print(Text(text, style=style), highlight=False, soft_wrap=True)
 
 
 def _tool_errors() -> tuple[type[Exception], ...]:
@@ -68,13 +76,29 @@ def _tool_errors() -> tuple[type[Exception], ...]:
 # Loading the lab and entering its network namespace
 
 
-def load_lab(profile: str | None = None, lab_file: str = "lab.yml") -> Lab:
-    """The lab for ``profile``, else the profile that is up (.lab/state.yml), else lab.yml's."""
-    st = lab_state.load()
+def load_lab(profile: str | None = None, lab_file: str = "lab.yml",
+             st: lab_state.State | None = None) -> Lab:
+    """The lab for ``profile``, else the profile that is up (.lab/state.yml), else lab.yml's.
+    ``st`` is the run state to apply (default: .lab/state.yml, checked)."""
+    st = st if st is not None else lab_state.load()
+    if profile is None and st.profile is not None:
+        known = topology.load(lab_file).profiles
+        if st.profile not in known:
+            raise UserError(f"{lab_state.STATE_FILE}: profile: {args.shown(st.profile)} is not "
+                            f"a profile of {lab_file} (profiles: {', '.join(known)}). Fix: pass "
+                            "--profile NAME, or delete .lab/state.yml (it is run state and is "
+                            "rebuilt)")
     lab = topology.load(lab_file, profile or st.profile)
     for provider, options in st.provider.items():
         lab = lab.with_provider(provider, **options)
     return lab
+
+
+def check_secrets() -> None:
+    """Refuse a damaged .lab/secrets.yml now, before anything starts (generates nothing)."""
+    from webfarm import secrets as lab_secrets
+
+    lab_secrets.read()
 
 
 def current_namespace() -> str | None:
@@ -107,13 +131,16 @@ def enter_lab_namespace() -> None:
 
 
 @friendly
-def validate(lab_file: str = "lab.yml", profile: str | None = None) -> None:
+def validate(lab_file: str | None = "lab.yml", profile: str | None = None) -> None:
+    lab_file = args.lab_file(lab_file)
+    profile = args.profile_name(profile)
     base = topology.load(lab_file, profile)
-    for name in base.profiles:
+    for name in [base.profile] if profile else base.profiles:
         lab = topology.load(lab_file, name)
-        out.print(f"[green]ok[/] {lab_file}: profile [bold]{name}[/] - {len(lab.hosts)} hosts, "
-                  f"{sum(h.memory for h in lab.hosts.values())} MB RAM, "
-                  f"{len(lab.vips)} VIPs")
+        out.print(Text.assemble(("ok", "green"), f" {lab_file}: profile ", (name, "bold"),
+                                f" - {len(lab.hosts)} hosts, "
+                                f"{sum(h.memory for h in lab.hosts.values())} MB RAM, "
+                                f"{len(lab.vips)} VIPs"), highlight=False, soft_wrap=True)
 
 
 @friendly
@@ -217,54 +244,58 @@ def run_chapters(lab: Lab, numbers: list[int], check: bool = True) -> list[dict[
 
 
 @friendly
-def up(profile: str | None = None, upto: int | None = None, provider: str = "libvirt",
+def up(profile: str | None = None, upto: str | int | None = None, provider: str = "libvirt",
        check: bool = True, driver: str | None = None) -> None:
     from webfarm import vagrant
 
+    profile = args.profile_name(profile)
+    last = args.upto(upto)
+    provider = args.provider(provider)
+    driver = args.driver(driver, provider)
     st = lab_state.load()
     if driver:
-        if driver not in topology.LIBVIRT_DRIVERS:
-            raise UserError(f"unknown driver {driver!r}; use kvm or qemu")
         st.provider.setdefault("libvirt", {})["driver"] = driver
-        st.save()
-    lab = load_lab(profile)
+    lab = load_lab(profile, st=st)
+    secrets = _secrets()
     st.profile = lab.profile
     preflight(lab, provider)
     st.save()
-    render.render_lab(lab, _secrets(), st)
-    with console.status(f"vagrant up: {len(lab.hosts)} VMs of profile {lab.profile} "
+    render.render_lab(lab, secrets, st)
+    with console.status(f"vagrant up: {len(lab.hosts)} VMs of profile {escape(lab.profile)} "
                         f"(log: .lab/logs/vagrant-up.log)"):
         t = time.monotonic()
         vagrant.up(lab, provider=provider)
     out.print(f"[green]{len(lab.hosts)} VMs up in {time.monotonic() - t:.0f} s[/]")
-    run_chapters(lab, [c.number for c in chapters.upto(upto)], check)
+    run_chapters(lab, [c.number for c in chapters.upto(last)], check)
     out.print("[bold green]lab is up[/]: invoke status, invoke ssh HOST, invoke drill NAME")
 
 
 @friendly
 def chapter(number: str, check: bool = True, profile: str | None = None) -> None:
-    ch = _chapter(number)
+    ch = args.chapter(number)
+    lab = _live_lab(profile)
+    run_chapters(lab, [ch.number], check)
+
+
+def _live_lab(profile: str | None, secrets: bool = True) -> Lab:
+    """For tasks on a lab that is up: check the profile option, the run state and (when the
+    task uses them) the secrets, load the lab, then enter its network namespace if it lives
+    in one."""
+    lab = load_lab(args.profile_name(profile))
+    if secrets:
+        check_secrets()
     enter_lab_namespace()
-    run_chapters(load_lab(profile), [ch.number], check)
-
-
-def _chapter(number: str) -> chapters.Chapter:
-    if number.startswith("-"):
-        raise UserError(f"{number!r} is not a chapter; for a task's options use "
-                        "`invoke --help TASK`")
-    try:
-        return chapters.get(number)
-    except KeyError as err:
-        raise UserError(str(err.args[0])) from None
+    return lab
 
 
 @friendly
 def check(number: str | None = None, profile: str | None = None) -> None:
+    """Chapter checks: ``number`` is a chapter, or None / 'all' for every chapter."""
     from webfarm.vagrant import write_ssh_config
 
-    targets = [_chapter(number)] if number else list(chapters.CHAPTERS)
-    enter_lab_namespace()
-    lab = load_lab(profile)
+    ch = args.chapter_or_all(number) if number is not None else None
+    targets = [ch] if ch else list(chapters.CHAPTERS)
+    lab = _live_lab(profile)
     write_ssh_config(lab)
     failed = 0
     for ch in targets:
@@ -279,21 +310,18 @@ def check(number: str | None = None, profile: str | None = None) -> None:
 
 @friendly
 def drill(name: str | None = None, profile: str | None = None) -> None:
+    """Failover drills: ``name`` is a drill, or None / 'all' for every drill."""
     from webfarm.vagrant import write_ssh_config
 
-    enter_lab_namespace()
-    lab = load_lab(profile)
-    if name and name.startswith("-"):
-        raise UserError(f"{name!r} is not a drill; for a task's options use `invoke --help drill`")
-    names = [name] if name else [p.stem.removeprefix("test_") for p in checks.drill_tests()]
-    if not names or (name and not checks.drill_tests(name)):
-        known = ", ".join(p.stem.removeprefix("test_") for p in checks.drill_tests())
-        raise UserError(f"no drill {name!r}; drills are: {known}")
+    known = [p.stem.removeprefix("test_") for p in checks.drill_tests()]
+    chosen = args.drill_name("all" if name is None else name, known)
+    names = [chosen] if chosen else known
+    lab = _live_lab(profile)
     write_ssh_config(lab)
     bad = []
     for n in names:
         res = checks.run_drill(lab, n)
-        out.print(f"drill {n}: {'passed' if res.ok else 'FAILED'} (.lab/drills/{n}.json)")
+        say(f"drill {n}: {'passed' if res.ok else 'FAILED'} (.lab/drills/{n}.json)", to=out)
         if not res.ok:
             bad.append(n)
     if bad:
@@ -314,29 +342,29 @@ def _secrets() -> dict[str, str]:
 def status(profile: str | None = None) -> None:
     from webfarm import vagrant
 
-    enter_lab_namespace()
-    lab = load_lab(profile)
+    lab = _live_lab(profile, secrets=False)
     states: dict[str, str] = {}
     try:
         states = {s.name: s.state for s in vagrant.status(lab)}
     except VagrantError as err:
-        console.print(f"[yellow]VM state unknown: {err}[/]")
+        say(f"VM state unknown: {err}", style="yellow")
     vip_owner = _vip_owners(lab, states)
-    table = Table(title=f"webfarm lab - profile {lab.profile}")
+    # every cell is Text: names come from lab.yml and states from vagrant, never markup
+    table = Table(title=Text(f"webfarm lab - profile {lab.profile}"))
     for col in ("host", "roles", *lab.networks, "VM", "holds VIP"):
-        table.add_column(col)
+        table.add_column(Text(col))
     for h in lab.hosts.values():
         state = states.get(h.name, "unknown")
         colour = "green" if state == "running" else "yellow"
         held = ", ".join(v for v, owner in vip_owner.items() if owner == h.name)
-        table.add_row(h.name, ", ".join(h.roles),
-                      *(str(h.addresses.get(n, "")) for n in lab.networks),
-                      f"[{colour}]{state}[/]", held)
+        table.add_row(Text(h.name), Text(", ".join(h.roles)),
+                      *(Text(str(h.addresses.get(n, ""))) for n in lab.networks),
+                      Text(state, style=colour), Text(held))
     out.print(table)
     for name, vip in lab.vips.items():
         owner = vip_owner.get(name)
         where = owner or ("not held yet (chapter 04 / DB chapters)" if states else "unknown")
-        out.print(f"VIP {name} {vip.address}: {where}")
+        say(f"VIP {name} {vip.address}: {where}", to=out)
 
 
 def _vip_owners(lab: Lab, states: dict[str, str]) -> dict[str, str]:
@@ -362,11 +390,9 @@ def _vip_owners(lab: Lab, states: dict[str, str]) -> dict[str, str]:
 def ssh(host: str, profile: str | None = None) -> None:
     from webfarm import vagrant
 
-    enter_lab_namespace()
-    lab = load_lab(profile)
-    if host not in lab.hosts:
-        raise UserError(f"no host {host!r} in profile {lab.profile}; hosts: "
-                        f"{', '.join(lab.hosts)}")
+    args.host_name(host)
+    lab = _live_lab(profile, secrets=False)
+    args.host_name(host, lab.hosts)
     cfg = vagrant.write_ssh_config(lab) if not vagrant.SSH_CONFIG.exists() else vagrant.SSH_CONFIG
     os.execvp("ssh", ["ssh", "-F", str(cfg), host])
 
@@ -375,8 +401,7 @@ def ssh(host: str, profile: str | None = None) -> None:
 def down(profile: str | None = None) -> None:
     from webfarm import vagrant
 
-    enter_lab_namespace()
-    vagrant.halt(load_lab(profile))
+    vagrant.halt(_live_lab(profile, secrets=False))
     out.print("VMs halted; `invoke up` starts them again (chapters already done are skipped "
               "quickly: they are idempotent)")
 
@@ -385,8 +410,7 @@ def down(profile: str | None = None) -> None:
 def destroy(yes: bool = False, profile: str | None = None) -> None:
     from webfarm import vagrant
 
-    enter_lab_namespace()
-    lab = load_lab(profile)
+    lab = _live_lab(profile, secrets=False)
     if not yes:
         if not sys.stdin.isatty():
             raise UserError("destroy deletes every VM of the lab; run with --yes to confirm")
@@ -409,10 +433,15 @@ def destroy(yes: bool = False, profile: str | None = None) -> None:
 def box(os_name: str = "debian12", provider: str = "libvirt", force: bool = False) -> None:
     from webfarm import boxes
 
+    provider = args.provider(provider)
     lab = topology.load("lab.yml")
-    if os_name not in lab.boxes:
-        raise UserError(f"unknown OS {os_name!r}; lab.yml boxes: {', '.join(lab.boxes)}")
-    if lab.boxes[os_name].family == "debian12" and os.geteuid() != 0:
+    os_name = args.box_os(os_name, lab.boxes)
+    family = lab.boxes[os_name].family
+    if family == "debian12" and provider != "libvirt":
+        raise args.problem("--provider", f"the debian12 box is built for libvirt only (asked: "
+                           f"{provider})", "use --provider libvirt, or an EL9 box (e.g. --os "
+                           "almalinux9) with VirtualBox")
+    if family == "debian12" and os.geteuid() != 0:
         # debootstrap, loop devices and chroot need root: go through sudo when there is one
         # (the box is then added to the caller's Vagrant and .lab/ handed back).
         if not shutil.which("sudo"):
@@ -434,6 +463,41 @@ def _give_back_run_state() -> None:
         return
     for path in [Path(".lab"), *Path(".lab").rglob("*")]:
         os.chown(path, int(uid), int(gid), follow_symlinks=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# e2e
+
+
+@friendly
+def e2e(profile: str | None = "mini", upto: str | int | None = None, keep: bool = False,
+        drills: bool = True, reuse: bool = False) -> None:
+    """``invoke e2e``: every option, lab.yml, the run state and the secrets are checked here,
+    before webfarm.e2e creates a namespace or starts a daemon."""
+    from webfarm import e2e as e2e_mod
+
+    profile, last = args.e2e_options(profile, upto)
+    topology.load("lab.yml", profile)
+    lab_state.load()
+    check_secrets()
+    e2e_mod.main(profile, last, keep, drills, reuse)
+
+
+@friendly
+def e2e_down() -> None:
+    """``invoke e2e-down``: end a lab left by ``invoke e2e --keep`` (run state checked first)."""
+    from webfarm import e2e as e2e_mod
+
+    lab_state.load()
+    e2e_mod.down()
+
+
+@friendly
+def bench(profile: str | None = "mini") -> None:
+    """``invoke bench``: the generator and validation benchmarks (no VM)."""
+    from webfarm import bench as bench_mod
+
+    bench_mod.main(args.profile_name(profile) or "mini")
 
 
 # ---------------------------------------------------------------------------------------------
