@@ -22,6 +22,7 @@ from webfarm import os as osdata
 from webfarm.filters import FILTERS, TemplateValueError
 from webfarm.state import State
 from webfarm.topology import Host, Lab
+from webfarm.validation import BOOT_TIMEOUT  # seconds, when lab.yml sets none
 
 TEMPLATES = Path(__file__).parent / "templates"
 HOSTS_DIR = Path(".lab/hosts")
@@ -69,7 +70,6 @@ def environment() -> jinja2.Environment:
 # from lab.yml is ever pasted between Ruby quotes, so no name can run code in Vagrant.
 
 HEREDOC_END = "WEBFARM_LAB_JSON"  # the heredoc's terminator (never a line of the JSON)
-BOOT_TIMEOUT = {"libvirt": 1200, "virtualbox": 600}  # seconds, when lab.yml sets none
 
 
 class RenderError(Exception):
