@@ -72,17 +72,21 @@ class _Refused(Exception):
         self.line, self.message, self.fix = line, message, fix
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses anchors, aliases, explicit non-plain tags and deep nesting
-    while composing, before anything is constructed (so before any expansion)."""
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.peek_event()
-        line = event.start_mark.line + 1
+class _StrictLoader(_BaseLoader):  # type: ignore[valid-type,misc]
+    """SafeLoader (libyaml's when present: ~10x faster) whose mappings refuse duplicate and
+    non-scalar keys. Run :func:`_screen` on the text first."""
+
+
+def _screen(text: str) -> None:
+    """Refuse anchors, aliases, explicit non-plain tags and deep nesting from the event
+    stream, before any node is composed or constructed (so before any alias is expanded and
+    before the recursive composer could run out of stack)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_BaseLoader):
+        line = event.start_mark.line + 1 if event.start_mark else 0
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
             raise _Refused(line, "YAML anchors and aliases (&name, *name) are not allowed in "
                            "a lab file", "write the value out in full where it is needed")
@@ -90,15 +94,14 @@ class _StrictLoader(yaml.SafeLoader):
         if tag is not None and tag not in _PLAIN_TAGS:
             raise _Refused(line, f"YAML tag {_show_tag(tag)} is not allowed in a lab file",
                            "remove the tag: write plain values, lists and mappings")
-        self._depth += 1
-        try:
-            if self._depth > MAX_DEPTH:
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
                 raise _Refused(line, f"nested more than {MAX_DEPTH} levels deep",
                                "a lab file nests about 6 levels: remove the extra brackets or "
                                "indentation")
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _show_tag(tag: str) -> str:
@@ -129,6 +132,7 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _c
 
 def _parse_yaml(text: str, file: Path) -> Any:
     try:
+        _screen(text)
         return yaml.load(text, Loader=_StrictLoader)
     except _Refused as bad:
         raise LabFileError(file, [Problem(f"line {bad.line}", bad.message, bad.fix)]) from None
