@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from webfarm import topology
+from webfarm import grammar, topology
 from webfarm.roles import NETWORK_NAMES, ROLES
 from webfarm.topology import Lab, LabFileError
 
@@ -723,3 +723,107 @@ def test_cli_validate_yaml_syntax_exits_2(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stdout + result.stderr
     assert "BAD.yml" in result.stderr and "line 2" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+# =============================================================================================
+# Provider defaults, and the loader's own refusals (the CLI may refuse a bad --lab or --profile
+# before topology.load sees it, so these are tested here directly; tests/unit/bad_labs holds
+# the corpus run through the command line)
+
+
+def test_boot_timeout_defaults(labs: dict[str, Lab]) -> None:
+    lab = labs["full"]
+    assert lab.provider["libvirt"]["boot_timeout"] == 1200
+    assert lab.provider["virtualbox"]["boot_timeout"] == 600
+
+
+def test_boot_timeout_given(data: dict[str, Any]) -> None:
+    data["provider"]["libvirt"]["boot_timeout"] = 1800
+    data["provider"]["virtualbox"] = {"boot_timeout": 60, "linked_clone": False}
+    lab = topology.build(data, "lab.yml")
+    assert lab.provider["libvirt"]["boot_timeout"] == 1800
+    assert lab.provider["virtualbox"] == {"boot_timeout": 60, "linked_clone": False}
+
+
+@pytest.mark.parametrize("profile", ["", " ", "fu\"ll", "[/]", "x" * 80])
+def test_bad_profile_argument_is_a_problem(data: dict[str, Any], profile: str,
+                                           fails: Callable[..., LabFileError]) -> None:
+    err = fails(data, profile)
+    assert lines_for(err, "profiles") and "--profile" in str(err)
+
+
+def _load_error(path: Path | str) -> str:
+    with pytest.raises(LabFileError) as info:
+        topology.load(path)
+    text = str(info.value)
+    assert "Fix:" in text and len(info.value.problems) == 1
+    return text
+
+
+def test_load_refuses_a_folder(tmp_path: Path) -> None:
+    assert "is a folder" in _load_error(tmp_path)
+
+
+def test_load_refuses_an_empty_path() -> None:
+    assert "lab file name is empty" in _load_error("")
+
+
+def test_load_refuses_non_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yml"
+    path.write_bytes(b"lab:\n  name: caf\xe9\n")
+    assert f"{path}: line 2: byte 0xe9 is not UTF-8 text" in _load_error(path)
+
+
+def test_load_refuses_a_huge_file(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yml"
+    path.write_text("#" * (topology.MAX_BYTES + 1), encoding="utf-8")
+    assert "at most 1000000" in _load_error(path)
+
+
+def test_load_refuses_a_device() -> None:
+    assert "not a regular file" in _load_error("/dev/null")
+
+
+def test_long_keys_are_cut_short_in_messages(data: dict[str, Any],
+                                             fails: Callable[..., LabFileError]) -> None:
+    data["x" * 5000] = 1
+    err = fails(data)
+    assert len(str(err)) < 1000
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    ("a: &x 1\nb: *x\n", "anchors and aliases"),
+    ("a: !!python/object/apply:os.system ['id']\n", "YAML tag '!!python/object/apply"),
+    ("a: " + "[" * 50 + "]" * 50 + "\n", "nested more than 20"),
+    ("a: {<<: {b: 1}}\n", "'<<'"),
+])
+def test_hostile_yaml_is_refused_before_construction(
+        text: str, fragment: str, fails_text: Callable[..., LabFileError]) -> None:
+    err = fails_text(text)
+    assert len(err.problems) == 1 and fragment in str(err), str(err)
+
+
+# ---------------------------------------------------------------------------------------------
+# The grammar (webfarm.grammar) the validator and the renderer share
+
+
+@pytest.mark.parametrize(("func", "good", "bad"), [
+    (grammar.dns_label, ["a", "A1", "a-b", "1a", "a" * 63],
+     ["", "-a", "a-", "a_b", "a.b", "a" * 64, "a\u00b9", "\uff41", "a\n", 5, None]),
+    (grammar.hostname, ["lb1", "app-2", "a" * 63],
+     ["Lb1", "1lb", "lb_1", "lb1-", "lb\u04301", "a" * 64, "", True]),
+    (grammar.domain, ["webfarm.test", "a.b.c", "x1.example"],
+     ["webfarm", "webfarm.test.", "WebFarm.test", "a..b", "web_farm.test", "a.123",
+      ".".join(["a" * 63] * 4) + ".abc", "w\u00e9b.test", ""]),
+    (grammar.box_name, ["webfarm/debian12", "debian12", "a.b_c-d/e"],
+     ["/a", "a/b/c", "a b", "a/", "https://x/y", "a\"b"]),
+    (grammar.abs_path, ["/usr/bin/qemu-system-x86_64", "/a+b/c"],
+     ["qemu", "/a b", "/a/../b", "/a\"", "/#{x}", "/" + "a" * 300]),
+    (grammar.safe_text, ["public side, ~10 GB", "caf\u00e9 (17 VMs)"],
+     ["a\"b", "a'b", "a\\b", "$x", "`x`", "#{x}", "a\nb", "a\u202eb", "x" * 201, 5]),
+])
+def test_grammar(func: Callable[[object], bool], good: list[Any], bad: list[Any]) -> None:
+    for text in good:
+        assert func(text), text
+    for text in bad:
+        assert not func(text), text
