@@ -115,6 +115,7 @@ def vagrant_data(default: Lab, labs: dict[str, Lab]) -> dict[str, Any]:
             "management_network_name": libvirt.get("management_network_name", "webfarm-mgmt"),
             "management_network_address": libvirt.get("management_network_address",
                                                       "192.168.121.0/24"),
+            "storage_pool_name": libvirt.get("storage_pool_name") or "",
             "boot_timeout": _boot_timeout(default, "libvirt"),
         },
         "virtualbox": {
