@@ -58,6 +58,15 @@ def kind(value: object) -> str:
     return "a " + names.get(type(value), type(value).__name__)
 
 
+def write_fix(path: Path) -> str:
+    """How to make ``path`` writable: its folder is a file, or not ours."""
+    folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        return (f"{folder} is a file, not a folder: move it away (webfarm keeps its run "
+                f"files in {folder}/)")
+    return f"make {folder}/ writable by you (e.g. sudo chown -R \"$USER\" {folder})"
+
+
 def _chapter_list() -> str:
     return ", ".join(f"{c.number} ({c.slug})" for c in chapters.CHAPTERS)
 

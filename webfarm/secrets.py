@@ -21,7 +21,7 @@ import yaml
 from rich.console import Console
 from rich.text import Text
 
-from webfarm.args import UserError, kind, printable
+from webfarm.args import UserError, kind, printable, write_fix
 
 DEFAULT = Path(".lab/secrets.yml")
 
@@ -175,6 +175,4 @@ def _write(path: Path, current: dict[str, str]) -> None:
             yaml.safe_dump(current, fh, sort_keys=True)
         tmp.replace(path)
     except OSError as err:
-        raise _error(path, "", f"cannot be written ({err.strerror})",
-                     f"make {path.parent}/ writable by you (e.g. sudo chown -R \"$USER\" "
-                     f"{path.parent})") from None
+        raise _error(path, "", f"cannot be written ({err.strerror})", write_fix(path)) from None

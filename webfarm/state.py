@@ -19,7 +19,16 @@ import yaml
 from rich.console import Console
 from rich.text import Text
 
-from webfarm.args import NETNS_NAME, PROFILE_NAME, PROVIDERS, UserError, kind, printable, shown
+from webfarm.args import (
+    NETNS_NAME,
+    PROFILE_NAME,
+    PROVIDERS,
+    UserError,
+    kind,
+    printable,
+    shown,
+    write_fix,
+)
 from webfarm.topology import LIBVIRT_DRIVERS
 
 LAB_DIR = Path(".lab")
@@ -49,9 +58,8 @@ class State:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(yaml.safe_dump(asdict(self), sort_keys=True), encoding="utf-8")
         except OSError as err:
-            raise StateError(f"{path}: cannot be written ({err.strerror}). Fix: make "
-                             f"{path.parent}/ writable by you (e.g. sudo chown -R "
-                             f"\"$USER\" {path.parent})") from None
+            raise StateError(f"{path}: cannot be written ({err.strerror}). "
+                             f"Fix: {write_fix(path)}") from None
 
 
 def load(path: Path = STATE_FILE) -> State:

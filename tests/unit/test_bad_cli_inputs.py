@@ -39,6 +39,7 @@ class Case:
     secrets: str | None = None  # text of .lab/secrets.yml
     hidden: str | None = None  # must not appear anywhere in the output (a secret's value)
     subprocess: bool = False  # also run as a real `invoke` subprocess
+    layout: str | None = None  # a damaged .lab/ (see LAYOUTS)
 
 
 def cli(id: str, *argv: str, expect: tuple[str, ...], sub: bool = False) -> Case:
@@ -149,6 +150,27 @@ CASES = [
     sec("secrets-mapping-value", "tsig_key: {a: innerSECRET}\n", "chapter", "2",
         expect=("tsig_key:", "a mapping"), hidden="innerSECRET"),
 ]
+
+def _lab_is_a_file(proj: Path) -> None:
+    (proj / ".lab").rmdir()
+    (proj / ".lab").write_text("x", encoding="utf-8")
+
+
+# .lab/ itself in a shape webfarm cannot use
+LAYOUTS = {
+    "lab-is-a-file": _lab_is_a_file,
+    "state-is-a-folder": lambda proj: (proj / STATE).mkdir(),
+    "secrets-is-a-folder": lambda proj: (proj / SECRETS).mkdir(),
+    "state-not-utf8": lambda proj: (proj / STATE).write_bytes(b"profile: \xff\xfe\n"),
+}
+CASES += [
+    Case("lab-is-a-file", ("up", "--driver", "qemu"), (SECRETS, ".lab is a file"),
+         layout="lab-is-a-file", subprocess=True),
+    Case("state-is-a-folder", ("status",), (STATE, "directory"), layout="state-is-a-folder"),
+    Case("secrets-is-a-folder", ("chapter", "1"), (SECRETS, "directory"),
+         layout="secrets-is-a-folder"),
+    Case("state-not-utf8", ("up",), (STATE, "UTF-8"), layout="state-not-utf8"),
+]
 IDS = [c.id for c in CASES]
 
 
@@ -170,6 +192,8 @@ def project(tmp_path: Path) -> Path:
 
 
 def _prepare(project: Path, case: Case) -> None:
+    if case.layout:
+        LAYOUTS[case.layout](project)
     if case.state is not None:
         (project / STATE).write_text(case.state, encoding="utf-8")
     if case.secrets is not None:
