@@ -23,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from webfarm import chapters, checks, render, runner, topology
 from webfarm import secrets as lab_secrets
 from webfarm import state as lab_state
 from webfarm import vagrant as lab_vagrant
+from webfarm.args import UserError
 
 console = Console(stderr=True)
 E2E_DIR = Path(".lab/e2e")
@@ -112,22 +114,13 @@ def qemu_rss_mb() -> dict[str, int]:
 # Outer phase (root, outside the namespace)
 
 
-def check_options(profile: str, upto: int | None) -> tuple[topology.Lab, int]:
-    """The lab and the last chapter, or exit 2 with the reason: before anything starts."""
+def _load(profile: str) -> topology.Lab:
+    """The lab (cli.e2e checked the options, lab.yml, run state and secrets already)."""
     try:
-        base = topology.load("lab.yml", profile)
+        return topology.load("lab.yml", profile)
     except topology.LabFileError as err:
         console.print(str(err), highlight=False, markup=False, soft_wrap=True)
         sys.exit(2)
-    last = chapters.CHAPTERS[-1].number
-    if upto is None:
-        return base, last
-    if not 1 <= upto <= last:
-        console.print(f"error: --upto {upto}: chapters are numbered 1 to {last}. "
-                      f"Fix: pass a chapter number from 1 to {last}, or leave --upto out",
-                      markup=False, highlight=False)
-        sys.exit(2)
-    return base, upto
 
 
 def main(profile: str = "mini", upto: int | None = None, keep: bool = False,
@@ -138,7 +131,9 @@ def main(profile: str = "mini", upto: int | None = None, keep: bool = False,
         console.print("error: invoke e2e creates a network namespace and runs libvirtd: "
                       "run it as root (as root: .venv/bin/invoke e2e)", markup=False)
         sys.exit(2)
-    base, upto = check_options(profile, upto)
+    base = _load(profile)
+    if upto is None:
+        upto = chapters.CHAPTERS[-1].number
     total_start = time.monotonic()
     box = base.boxes[E2E_OS]
     report = Report(profile=base.profile, box=box.box, hosts=list(base.hosts))
@@ -260,7 +255,11 @@ def _merge_inner(report: Report) -> None:
 def teardown(ns: Any) -> None:
     """Destroy the VMs, then stop what the namespace runs and delete it."""
     console.rule("teardown")
-    st = lab_state.load()
+    try:
+        st = lab_state.load()
+    except UserError as err:  # a broken state file must not keep the lab running
+        console.print(f"{err} (tearing down anyway)", markup=False, style="yellow")
+        st = lab_state.State(profile="mini")
     if ns.exists():
         try:
             lab = topology.load("lab.yml", st.profile)
@@ -344,15 +343,16 @@ def inner(profile: str, upto: int, run_drills: bool, reuse: bool = False) -> int
                           "from fresh VMs (report: fresh=false)", markup=False, style="yellow")
         console.print(_isolate_management_network(lab), markup=False, highlight=False)
         size = lab_vagrant.batch_size(lab, len(lab.hosts))
-        console.rule(f"vagrant up: {len(lab.hosts)} VMs ({lab.profile}, TCG, {size} at a time)")
+        console.rule(escape(f"vagrant up: {len(lab.hosts)} VMs ({lab.profile}, TCG, "
+                            f"{size} at a time)"))
         t = time.monotonic()
         with console.status("booting VMs (log: .lab/logs/vagrant-up.log)") as status:
             ready: list[str] = []
 
             def on_ready(host: str, seconds: float) -> None:
                 ready.append(host)
-                status.update(f"booting VMs: {len(ready)}/{len(lab.hosts)} ready "
-                              f"({host} in {seconds:.0f} s)")
+                status.update(escape(f"booting VMs: {len(ready)}/{len(lab.hosts)} ready "
+                                     f"({host} in {seconds:.0f} s)"))
 
             boot = lab_vagrant.up(lab, batch=size, on_ready=on_ready)
         data["seconds"]["up"] = round(time.monotonic() - t, 1)
@@ -366,7 +366,7 @@ def inner(profile: str, upto: int, run_drills: bool, reuse: bool = False) -> int
         data["vm_rss_mb_boot"] = qemu_rss_mb()
         save()
         for ch in chapters.upto(upto):
-            console.rule(f"chapter {ch.tag}: {ch.title}")
+            console.rule(escape(f"chapter {ch.tag}: {ch.title}"))
             try:
                 data["chapters"] += session.run_chapters(lab, [ch.number])
             except runner.ChapterFailed as err:
@@ -381,7 +381,7 @@ def inner(profile: str, upto: int, run_drills: bool, reuse: bool = False) -> int
         if run_drills:
             for path in checks.drill_tests():
                 name = path.stem.removeprefix("test_")
-                console.rule(f"drill {name}")
+                console.rule(escape(f"drill {name}"))
                 res = checks.run_drill(lab, name)
                 result_file = Path(".lab/drills") / f"{name}.json"
                 outage = None
@@ -396,7 +396,7 @@ def inner(profile: str, upto: int, run_drills: bool, reuse: bool = False) -> int
             return 1
         return 0
     except (runner.ChapterFailed, lab_vagrant.VagrantError, topology.LabFileError,
-            *mgmtnet_error()) as err:
+            UserError, *mgmtnet_error()) as err:
         data["error"] = str(err)[:4000]
         console.print(str(err), markup=False, highlight=False, soft_wrap=True, style="red")
         save()
