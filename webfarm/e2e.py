@@ -317,8 +317,8 @@ def _isolate_management_network(lab: topology.Lab) -> str:
     from webfarm.virsh import virsh
 
     lv = lab.provider.get("libvirt", {})
-    return mgmtnet.ensure_isolated(virsh, lv.get("management_network_name", "webfarm-mgmt"),
-                                   lv.get("management_network_address", "192.168.121.0/24"))
+    return mgmtnet.ensure_isolated(virsh, lv["management_network_name"],
+                                   lv["management_network_address"])
 
 
 def inner(profile: str, upto: int, run_drills: bool, reuse: bool = False) -> int:

@@ -112,9 +112,8 @@ def vagrant_data(default: Lab, labs: dict[str, Lab]) -> dict[str, Any]:
         "libvirt": {
             "driver": libvirt.get("driver", "kvm"),
             "emulator_path": libvirt.get("emulator_path") or "",
-            "management_network_name": libvirt.get("management_network_name", "webfarm-mgmt"),
-            "management_network_address": libvirt.get("management_network_address",
-                                                      "192.168.121.0/24"),
+            "management_network_name": libvirt["management_network_name"],
+            "management_network_address": libvirt["management_network_address"],
             "storage_pool_name": libvirt.get("storage_pool_name") or "",
             "boot_timeout": _boot_timeout(default, "libvirt"),
         },

@@ -23,11 +23,9 @@ RELAY_STRATUM = 10  # the relay, only while it cannot reach the server
 
 
 def server(lab: Lab) -> Host:
-    """The lab's time server: the first dns host (else the first front host, else any)."""
-    for candidates in (lab.hosts_with("dns"), lab.hosts_on("front"), list(lab.hosts.values())):
-        if candidates:
-            return candidates[0]
-    raise ValueError(f"profile {lab.profile!r} has no host")
+    """The lab's time server: the first dns host (validation guarantees every profile has
+    one: without it no host could resolve a name)."""
+    return lab.primary("dns")
 
 
 def relay(lab: Lab) -> Host | None:

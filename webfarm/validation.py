@@ -52,6 +52,7 @@ _VIRTUALBOX_KEYS = {"linked_clone": False, "boot_timeout": False}
 BOOT_TIMEOUT = {"libvirt": 1200, "virtualbox": 600}  # seconds; TCG guests took ~700 s
 BOOT_TIMEOUT_RANGE = (60, 7200)
 MANAGEMENT_NETWORK = "192.168.121.0/24"
+MANAGEMENT_NETWORK_NAME = "webfarm-mgmt"  # libvirt network the lab defines, with port isolation
 # The farm needs at least one front VIP (held by the directors); this is the fixture's.
 FRONT_VIP = "www: {network: front, address: 192.168.56.10, port: 80, holder: director, pool: app}"
 _PRIVATE = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12",
@@ -341,7 +342,8 @@ def _check_libvirt(c: Checker, provider: dict[Any, Any],
                    networks: dict[str, Network]) -> dict[str, Any]:
     key = "provider.libvirt"
     raw = c.mapping(provider.get("libvirt"), key, _LIBVIRT_KEYS)
-    out: dict[str, Any] = {"driver": "kvm"}
+    out: dict[str, Any] = {"driver": "kvm", "management_network_name": MANAGEMENT_NETWORK_NAME,
+                           "management_network_address": MANAGEMENT_NETWORK}
     if "driver" in raw:
         driver = raw["driver"]
         if isinstance(driver, str) and driver in LIBVIRT_DRIVERS:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 
+import pytest
+
 from webfarm import timesync, topology
 
 
@@ -54,12 +56,12 @@ def test_relay_falls_back_to_any_host_on_both_networks(data):
     assert timesync.serves(lab, lab.hosts["app1"]) == ["db"]
 
 
-def test_server_falls_back_without_dns_role(data):
+def test_a_profile_without_dns_is_refused_so_the_time_server_always_exists(data):
     hosts = data["profiles"]["full"]["hosts"]
     hosts["ns1"]["roles"] = ["media"]
     hosts["ns2"]["roles"] = ["media"]
-    lab = topology.build(data, "lab.yml", "full")
-    assert timesync.server(lab).name == "lb1"  # first host on the front network
+    with pytest.raises(topology.LabFileError, match="dns"):
+        topology.build(data, "lab.yml", "full")
 
 
 def test_dual_homed_time_server_serves_both_networks(data):
