@@ -4,18 +4,45 @@
 #
 # Every helper is idempotent and counts what it really changed in WF_CHANGES; a chapter that
 # runs a second time on a host that is already right reports changed=0.
+#
+# Groups, in this order: run state and logging; host facts; packages; files; services;
+# kernel settings; firewall; SELinux; DNS (BIND).
 
 WF_CHANGES=${WF_CHANGES:-0}
 WF_PENDING_RESTART=${WF_PENDING_RESTART:-}
 WF_APT_UPDATED=${WF_APT_UPDATED:-0}
 
-wf_log() { printf '[%s %s] %s\n' "${WF_HOST:-?}" "${WF_CHAPTER:-?}" "$*"; }
+# =============================================================================================
+# Run state and logging: what the chapter prints and the changed=N count.
+
+wf_log() {
+  # wf_log TEXT...: one line of the chapter's log, tagged with the host and the chapter.
+  printf '[%s %s] %s\n' "${WF_HOST:-?}" "${WF_CHAPTER:-?}" "$*"
+}
 
 wf_changed() {
   # Record one change (with a reason) for the chapter's changed=N summary.
   WF_CHANGES=$((WF_CHANGES + 1))
   wf_log "changed: $*"
 }
+
+# =============================================================================================
+# Host facts: what lab.yml says about this host (WF_ROLES, WF_NETWORKS from env.sh).
+
+wf_has_role() {
+  # wf_has_role ROLE: does this host have the role?
+  case " $WF_ROLES " in *" $1 "*) return 0 ;; esac
+  return 1
+}
+
+wf_on_network() {
+  # wf_on_network NETWORK: is this host on the lab network (front, db)?
+  case " $WF_NETWORKS " in *" $1 "*) return 0 ;; esac
+  return 1
+}
+
+# =============================================================================================
+# Packages
 
 wf_installed() {
   # wf_installed PKG: is the package installed?
@@ -49,6 +76,9 @@ wf_install() {
   wf_changed "installed ${missing[*]}"
 }
 
+# =============================================================================================
+# Files: install, move and remove, only when the host differs.
+
 wf_put() {
   # wf_put SRC DEST [MODE] [OWNER:GROUP] [SERVICE]: install SRC as DEST when it differs;
   # a change marks SERVICE (if given) for restart by wf_restart_pending.
@@ -78,11 +108,46 @@ wf_put_text() {
   rm -f "$tmp"
 }
 
+wf_move() {
+  # wf_move SRC DEST: rename SRC to DEST when SRC exists (nothing to do otherwise). Used to set
+  # a file aside as NAME.disabled (a name apt and dnf skip silently) and to bring it back.
+  [ -e "$1" ] || return 0
+  mv -f -- "$1" "$2"
+  wf_changed "moved $1 to $2"
+}
+
+wf_absent() {
+  # wf_absent PATH [SERVICE]: make sure PATH (file or symlink) does not exist; a removal
+  # marks SERVICE (if given) for restart.
+  local path=$1 service=${2:-}
+  if [ -e "$path" ] || [ -L "$path" ]; then
+    rm -f -- "$path"
+    wf_changed "removed $path"
+    if [ -n "$service" ]; then wf_mark_restart "$service"; fi
+  fi
+  return 0
+}
+
+# =============================================================================================
+# Services (systemd): enabled and running, or off; restarted once when their files changed.
+
 wf_mark_restart() {
+  # wf_mark_restart SERVICE: restart SERVICE at the end of the chapter (once, however many
+  # of its files changed).
   case " $WF_PENDING_RESTART " in
     *" $1 "*) ;;
     *) WF_PENDING_RESTART="$WF_PENDING_RESTART $1" ;;
   esac
+}
+
+wf_restart_pending() {
+  # Restart (or reload-or-restart) every service whose files changed in this run.
+  local svc
+  for svc in $WF_PENDING_RESTART; do
+    wf_log "restarting $svc"
+    systemctl restart "$svc"
+  done
+  WF_PENDING_RESTART=
 }
 
 wf_service() {
@@ -98,15 +163,36 @@ wf_service() {
   fi
 }
 
-wf_restart_pending() {
-  # Restart (or reload-or-restart) every service whose files changed in this run.
-  local svc
-  for svc in $WF_PENDING_RESTART; do
-    wf_log "restarting $svc"
-    systemctl restart "$svc"
-  done
-  WF_PENDING_RESTART=
+wf_service_off() {
+  # wf_service_off NAME: stopped now and disabled at boot. A no-op when NAME is empty (the OS
+  # table has no such service) or the unit is not installed.
+  local svc=$1
+  [ -n "$svc" ] || return 0
+  systemctl list-unit-files "$svc.service" >/dev/null 2>&1 || return 0
+  if [ "$(systemctl is-enabled "$svc" 2>/dev/null)" = enabled ]; then
+    systemctl disable --quiet "$svc"
+    wf_changed "disabled $svc"
+  fi
+  if systemctl is-active --quiet "$svc"; then
+    systemctl stop "$svc"
+    wf_changed "stopped $svc"
+  fi
 }
+
+wf_systemd_unit() {
+  # wf_systemd_unit SRC NAME: install a unit file as /etc/systemd/system/NAME; when it changed,
+  # reload systemd and mark the unit for restart (wf_service NAME then enables/starts it).
+  local before=$WF_CHANGES
+  wf_put "$1" "/etc/systemd/system/$2" 0644 root:root
+  if [ "$WF_CHANGES" != "$before" ]; then
+    systemctl daemon-reload
+    if systemctl is-active --quiet "$2"; then wf_mark_restart "$2"; fi
+  fi
+  return 0
+}
+
+# =============================================================================================
+# Kernel settings
 
 wf_sysctl() {
   # wf_sysctl NAME KEY=VALUE...: persistent sysctls in /etc/sysctl.d/60-webfarm-NAME.conf.
@@ -118,6 +204,9 @@ wf_sysctl() {
     sysctl -q -w "$kv" >/dev/null
   done
 }
+
+# =============================================================================================
+# Firewall (firewalld, where the OS runs it: EL9; no-ops elsewhere)
 
 wf_firewall_open() {
   # wf_firewall_open PORT/PROTO...: open ports in firewalld where the OS runs it.
@@ -143,6 +232,9 @@ wf_firewall_rich() {
   fi
 }
 
+# =============================================================================================
+# SELinux (where the OS runs it enforcing: EL9; no-ops elsewhere)
+
 wf_selinux_bool() {
   # wf_selinux_bool NAME: turn an SELinux boolean on persistently (SELinux stays enforcing).
   [ "$WF_SELINUX" = 1 ] || return 0
@@ -150,45 +242,6 @@ wf_selinux_bool() {
     setsebool -P "$1" on
     wf_changed "selinux: $1 on"
   fi
-}
-
-wf_line() {
-  # wf_line FILE LINE: make sure FILE contains LINE exactly once.
-  local file=$1 line=$2
-  if [ ! -f "$file" ] || ! grep -qxF -- "$line" "$file"; then
-    printf '%s\n' "$line" >>"$file"
-    wf_changed "added to $file: $line"
-  fi
-}
-
-wf_has_role() { case " $WF_ROLES " in *" $1 "*) return 0 ;; esac; return 1; }
-wf_on_network() { case " $WF_NETWORKS " in *" $1 "*) return 0 ;; esac; return 1; }
-
-# ---------------------------------------------------------------------------------------------
-# Added by chapter 03-web (web farm). Generic; other chapters may use them.
-
-wf_systemd_unit() {
-  # wf_systemd_unit SRC NAME: install a unit file as /etc/systemd/system/NAME; when it changed,
-  # reload systemd and mark the unit for restart (wf_service NAME then enables/starts it).
-  local before=$WF_CHANGES
-  wf_put "$1" "/etc/systemd/system/$2" 0644 root:root
-  if [ "$WF_CHANGES" != "$before" ]; then
-    systemctl daemon-reload
-    if systemctl is-active --quiet "$2"; then wf_mark_restart "$2"; fi
-  fi
-  return 0
-}
-
-wf_absent() {
-  # wf_absent PATH [SERVICE]: make sure PATH (file or symlink) does not exist; a removal
-  # marks SERVICE (if given) for restart.
-  local path=$1 service=${2:-}
-  if [ -e "$path" ] || [ -L "$path" ]; then
-    rm -f -- "$path"
-    wf_changed "removed $path"
-    if [ -n "$service" ]; then wf_mark_restart "$service"; fi
-  fi
-  return 0
 }
 
 wf_selinux_fcontext() {
@@ -210,24 +263,8 @@ wf_selinux_fcontext() {
   return 0
 }
 
-# ---------------------------------------------------------------------------------------------
-# Chapter 02-dns helpers
-
-wf_service_off() {
-  # wf_service_off NAME: stopped now and disabled at boot. A no-op when NAME is empty (the OS
-  # table has no such service) or the unit is not installed.
-  local svc=$1
-  [ -n "$svc" ] || return 0
-  systemctl list-unit-files "$svc.service" >/dev/null 2>&1 || return 0
-  if [ "$(systemctl is-enabled "$svc" 2>/dev/null)" = enabled ]; then
-    systemctl disable --quiet "$svc"
-    wf_changed "disabled $svc"
-  fi
-  if systemctl is-active --quiet "$svc"; then
-    systemctl stop "$svc"
-    wf_changed "stopped $svc"
-  fi
-}
+# =============================================================================================
+# DNS (BIND, chapter 02-dns)
 
 wf_next_serial() {
   # wf_next_serial OLD [YYYYMMDD]: the next SOA serial in the YYYYMMDDNN convention: today's
@@ -240,15 +277,4 @@ wf_next_serial() {
   else
     echo "$first"
   fi
-}
-
-# ---------------------------------------------------------------------------------------------
-# Added by chapter 01-base (package source). Generic; other chapters may use it.
-
-wf_move() {
-  # wf_move SRC DEST: rename SRC to DEST when SRC exists (nothing to do otherwise). Used to set
-  # a file aside as NAME.disabled (a name apt and dnf skip silently) and to bring it back.
-  [ -e "$1" ] || return 0
-  mv -f -- "$1" "$2"
-  wf_changed "moved $1 to $2"
 }
