@@ -21,9 +21,15 @@ def up(c, profile=None, upto=None, provider="libvirt", no_check=False, driver=No
 
 @task(help={"number": "chapter number (e.g. 4) or slug (04-lvs)",
             "no-check": "do not run the chapter's checks afterwards",
-            "profile": "profile (default: the one that is up)"})
-def chapter(c, number, no_check=False, profile=None):
+            "profile": "profile (default: the one that is up)",
+            "files": "only list the chapter's files by kind (no VM needed)"})
+def chapter(c, number, no_check=False, profile=None, files=False):
     """Run one chapter on the hosts of its roles, tier by tier, then its checks."""
+    if files:
+        from webfarm import chapterfiles
+
+        chapterfiles.print_files(number)
+        return
     cli.chapter(number, not no_check, profile)
 
 

@@ -1,8 +1,12 @@
 """The chapter registry: number, title, the roles each chapter provisions, and the order.
 
-A chapter is a quartet sharing its number: ``provision/NN-slug/`` (scripts), templates in
-``webfarm/templates/NN-slug/``, checks in ``tests/chapters/test_NN_*.py`` and the tutorial page
-``docs/chapters/NN-slug.md``. Within a chapter, hosts run tier by tier: every host of a tier
+A chapter's files share its number: ``provision/NN-slug/`` (scripts), templates in
+``webfarm/templates/NN-slug/``, config tests in ``tests/configs/test_NN_*.py``, checks in
+``tests/chapters/test_NN_*.py`` and the tutorial page ``docs/chapters/NN-slug.md``. What no
+file name can say is written in the registry: the OS-table keys a chapter reads, the shell
+helpers it added to ``provision/lib/common.sh``, its facts modules and its failover drills.
+:func:`files` lists all of them by kind (the tutorial's "This chapter's files" box and
+``invoke chapter N --files``). Within a chapter, hosts run tier by tier: every host of a tier
 in parallel, the next tier only once the previous one succeeded.
 """
 
@@ -27,6 +31,15 @@ class Chapter:
     # Tiers in order. A selector is a role ("dns"), a role's first host ("dns[0]"), the rest
     # of that role ("dns[1:]"), or EVERY (all hosts of `roles` not yet placed).
     tiers: tuple[tuple[str, ...], ...] = ((EVERY,),)
+    # Links no file name carries (tests/unit/test_chapters.py checks each against the files):
+    os_keys: tuple[str, ...] = ()  # keys of webfarm/os/*.yml the scripts/templates read
+    helpers: tuple[str, ...] = ()  # shell functions this chapter added to provision/lib/common.sh
+    facts: tuple[str, ...] = ()  # Python modules holding the chapter's facts (webfarm/web.py)
+    drills: tuple[str, ...] = ()  # failover drills, tests/drills/test_NAME.py
+
+    @property
+    def page(self) -> Path:
+        return ROOT / "docs" / "chapters" / f"{self.slug}.md"
 
     @property
     def tag(self) -> str:
@@ -80,16 +93,37 @@ def _select(lab: Lab, targets: list[Host], selector: str) -> list[Host]:
 CHAPTERS: tuple[Chapter, ...] = (
     Chapter(1, "01-base", "Base system",
             "hostname, /etc/hosts, time sync, package source, common tools",
-            (EVERY,)),
+            (EVERY,),
+            os_keys=("family", "package_manager", "packages.base", "packages.client",
+                     "services.chrony", "paths.chrony_conf", "paths.package_cache"),
+            helpers=("wf_move",),
+            facts=("webfarm/timesync.py", "webfarm/mgmtnet.py")),
     Chapter(2, "02-dns", "DNS: a BIND 9 primary and secondary",
             "zone for the lab domain, TSIG-signed transfers, every host resolves through both",
-            (EVERY,), (("dns[0]",), ("dns[1:]",), (EVERY,))),
+            (EVERY,), (("dns[0]",), ("dns[1:]",), (EVERY,)),
+            os_keys=("packages.dns", "services.named", "services.network_manager",
+                     "services.resolved", "paths.named_conf", "paths.named_conf_dir",
+                     "paths.named_data_dir", "paths.named_group", "paths.named_run_dir",
+                     "paths.named_secondary_dir", "paths.named_user", "paths.named_zone_dir",
+                     "paths.nm_conf_d"),
+            helpers=("wf_service_off", "wf_next_serial"),
+            drills=("dns",)),
     Chapter(3, "03-web", "Web farm: app and media servers as LVS-DR real servers",
             "nginx + PHP-FPM app, static media, VIPs on lo, ARP sysctls",
-            ("app", "media")),
+            ("app", "media"),
+            os_keys=("packages.web", "packages.php", "services.nginx", "services.php_fpm",
+                     "paths.nginx_conf_d", "paths.nginx_default_site",
+                     "paths.nginx_fastcgi_params", "paths.nginx_group", "paths.nginx_user",
+                     "paths.php_fpm_bin", "paths.php_fpm_pool_dir", "paths.php_fpm_socket",
+                     "paths.www_root"),
+            helpers=("wf_systemd_unit", "wf_absent", "wf_selinux_fcontext"),
+            facts=("webfarm/web.py",),
+            drills=("web",)),
     Chapter(4, "04-lvs", "LVS-DR directors: keepalived VRRP + IPVS",
             "two directors share the www and media VIPs and balance to the real servers",
-            ("director",)),
+            ("director",),
+            os_keys=("packages.lvs", "services.keepalived", "paths.keepalived_conf"),
+            drills=("directors",)),
 )
 
 
@@ -105,3 +139,64 @@ def get(number: int | str) -> Chapter:
 
 def upto(n: int | None) -> list[Chapter]:
     return [c for c in CHAPTERS if n is None or c.number <= n]
+
+
+# ---------------------------------------------------------------------------------------------
+# A chapter's files, by kind
+
+# kind -> heading, in the order they are listed
+KINDS: dict[str, str] = {
+    "script": "Scripts (one per role)",
+    "template": "Templates",
+    "os": "OS tables",
+    "helpers": "Shell helpers",
+    "facts": "Facts modules",
+    "config": "Config tests (no VM)",
+    "check": "Live checks",
+    "drill": "Failover drills",
+    "page": "Tutorial page",
+}
+OS_TABLES = ("webfarm/os/debian12.yml", "webfarm/os/el9.yml")
+COMMON_SH = "provision/lib/common.sh"
+_SCRIPT_ROLES = {"all": "every host", "finish": "every host, last"}
+
+
+@dataclass(frozen=True)
+class ChapterFile:
+    kind: str  # a key of KINDS
+    path: str  # relative to the project root, with "/" separators
+    detail: str = ""  # the role of a script, the keys read from an OS table, the helpers
+
+
+def files(chapter: Chapter) -> list[ChapterFile]:
+    """Every file of ``chapter``, by kind in :data:`KINDS` order, paths sorted within a kind.
+
+    Scripts, templates, config tests and checks are found by their directory or name; the
+    OS-table keys, shell helpers, facts modules and drills come from the registry entry."""
+
+    def rel(path: Path) -> str:
+        return path.relative_to(ROOT).as_posix()
+
+    out = [ChapterFile("script", rel(p), _SCRIPT_ROLES.get(p.stem, f"role {p.stem}"))
+           for p in sorted(chapter.provision_dir.glob("*.sh"))]
+    templates = ROOT / "webfarm" / "templates" / chapter.slug
+    out += [ChapterFile("template", rel(p)) for p in sorted(templates.rglob("*")) if p.is_file()]
+    if chapter.os_keys:
+        out += [ChapterFile("os", t, ", ".join(chapter.os_keys)) for t in OS_TABLES]
+    if chapter.helpers:
+        out.append(ChapterFile("helpers", COMMON_SH, ", ".join(chapter.helpers)))
+    out += [ChapterFile("facts", f) for f in chapter.facts]
+    for kind, folder in (("config", "configs"), ("check", "chapters")):
+        found = sorted((ROOT / "tests" / folder).glob(f"test_{chapter.tag}_*.py"))
+        out += [ChapterFile(kind, rel(p)) for p in found]
+    out += [ChapterFile("drill", f"tests/drills/test_{d}.py") for d in chapter.drills]
+    out.append(ChapterFile("page", rel(chapter.page)))
+    return out
+
+
+def files_by_kind(chapter: Chapter) -> dict[str, list[ChapterFile]]:
+    """:func:`files` grouped by kind (only the kinds the chapter has), in KINDS order."""
+    grouped: dict[str, list[ChapterFile]] = {}
+    for f in files(chapter):
+        grouped.setdefault(f.kind, []).append(f)
+    return grouped

@@ -170,3 +170,118 @@ def test_template_dirs_use_role_or_all_subdirs() -> None:
         for sub in (ROOT / "webfarm" / "templates" / name).iterdir():
             if sub.is_dir() and not sub.name.startswith("_"):  # _partials: included only
                 assert sub.name == "all" or sub.name in ROLES, f"templates/{name}/{sub.name}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Registry <-> pages and the links no file name carries (chapters.files)
+
+
+def test_every_chapter_has_a_page_and_every_page_a_chapter() -> None:
+    pages = {p.stem for p in (ROOT / "docs" / "chapters").glob("*.md")}
+    registered = {c.slug for c in CHAPTERS}
+    assert registered - pages == set(), "registered chapters without docs/chapters/SLUG.md"
+    assert pages - registered == set(), "docs/chapters pages with no chapter in the registry"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_every_listed_file_exists(chapter: Chapter) -> None:
+    for f in chapters.files(chapter):
+        assert f.kind in chapters.KINDS, f
+        assert (ROOT / f.path).is_file(), f"{chapter.slug} lists {f.path}, which does not exist"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_files_cover_every_kind_found_by_name(chapter: Chapter) -> None:
+    paths = {f.path for f in chapters.files(chapter)}
+    for pattern in (f"provision/{chapter.slug}/*.sh", f"webfarm/templates/{chapter.slug}/**/*",
+                    f"tests/configs/test_{chapter.tag}_*.py",
+                    f"tests/chapters/test_{chapter.tag}_*.py"):
+        found = {p.relative_to(ROOT).as_posix() for p in ROOT.glob(pattern) if p.is_file()}
+        assert found <= paths, f"{pattern}: {sorted(found - paths)} missing from files()"
+    assert f"docs/chapters/{chapter.slug}.md" in paths
+
+
+def test_every_drill_belongs_to_exactly_one_chapter() -> None:
+    drills = sorted(p.stem.removeprefix("test_") for p in (ROOT / "tests/drills").glob("test_*.py"))
+    owners = [d for c in CHAPTERS for d in c.drills]
+    assert sorted(owners) == drills, "each tests/drills/test_NAME.py: NAME in one Chapter.drills"
+
+
+_OS_VAR = re.compile(r"\bWF_(PKG|SVC|PATH)_([A-Z0-9_]+)|\bWF_(OS_FAMILY|FIREWALL|SELINUX)\b")
+_OS_ATTR = re.compile(r"\bos\.(packages|services|paths|validators)\.([a-z0-9_]+)"
+                      r"|\bos\.(family|firewall|selinux|package_manager)\b")
+_GROUP = {"PKG": "packages", "SVC": "services", "PATH": "paths"}
+_TOP = {"OS_FAMILY": "family", "FIREWALL": "firewall", "SELINUX": "selinux"}
+
+
+def _os_keys_read(chapter: Chapter) -> set[str]:
+    keys: set[str] = set()
+    for script in chapter.provision_dir.glob("*.sh"):
+        for m in _OS_VAR.finditer(script.read_text(encoding="utf-8")):
+            if m.group(3):
+                keys.add(_TOP[m.group(3)])
+            elif (m.group(1), m.group(2)) == ("PKG", "MANAGER"):
+                keys.add("package_manager")
+            else:
+                keys.add(f"{_GROUP[m.group(1)]}.{m.group(2).lower()}")
+    for template in (ROOT / "webfarm/templates" / chapter.slug).rglob("*"):
+        if template.is_file():
+            for m in _OS_ATTR.finditer(template.read_text(encoding="utf-8")):
+                keys.add(m.group(3) or f"{m.group(1)}.{m.group(2)}")
+    return keys
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_os_keys_are_the_ones_the_chapter_reads(chapter: Chapter) -> None:
+    assert set(chapter.os_keys) == _os_keys_read(chapter), (
+        f"{chapter.slug}: Chapter.os_keys must list exactly the OS-table keys its scripts "
+        f"(WF_PKG_*, WF_SVC_*, WF_PATH_*) and templates (os.*) read")
+
+
+@pytest.mark.parametrize("family", ["debian12", "el9"])
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_os_keys_exist_in_every_os_table(chapter: Chapter, family: str) -> None:
+    from webfarm import os as osdata
+
+    table = osdata.get(family)
+    for key in chapter.os_keys:
+        group, _, name = key.partition(".")
+        value = getattr(table, group)
+        assert not name or name in value, f"{key} is not in webfarm/os/{family}.yml"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_helpers_are_defined_and_used_by_the_chapter(chapter: Chapter) -> None:
+    common = (ROOT / chapters.COMMON_SH).read_text(encoding="utf-8")
+    scripts = "\n".join(p.read_text(encoding="utf-8")
+                        for p in chapter.provision_dir.glob("*.sh"))
+    for helper in chapter.helpers:
+        assert re.search(rf"^{helper}\(\)", common, re.M), f"{helper} not in common.sh"
+        assert re.search(rf"\b{helper}\b", scripts), f"{chapter.slug} never calls {helper}"
+
+
+def test_files_by_kind_keeps_the_kinds_order() -> None:
+    for chapter in CHAPTERS:
+        kinds = list(chapters.files_by_kind(chapter))
+        assert kinds == [k for k in chapters.KINDS if k in kinds]
+        assert kinds[0] == "script" and kinds[-1] == "page"
+
+
+def test_invoke_chapter_files_prints_every_file(capsys: pytest.CaptureFixture[str]) -> None:
+    from webfarm import chapterfiles
+
+    chapterfiles.print_files("03")
+    printed = capsys.readouterr().out
+    for f in chapters.files(chapters.get(3)):
+        assert f.path in printed
+    assert "role app" in printed and "wf_systemd_unit" in printed
+
+
+def test_invoke_chapter_files_refuses_an_unknown_chapter(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from webfarm import chapterfiles
+
+    with pytest.raises(SystemExit) as info:
+        chapterfiles.print_files("99")
+    assert info.value.code == 2
+    assert "no chapter '99'" in capsys.readouterr().err
