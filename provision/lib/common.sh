@@ -5,8 +5,8 @@
 # Every helper is idempotent and counts what it really changed in WF_CHANGES; a chapter that
 # runs a second time on a host that is already right reports changed=0.
 #
-# Groups, in this order: run state and logging; host facts; packages; files; services;
-# kernel settings; firewall; SELinux; DNS (BIND).
+# Groups, in this order: run state and logging; exit handlers and temporary files; host facts;
+# packages; files; services; kernel settings; firewall; SELinux; DNS (BIND).
 
 WF_CHANGES=${WF_CHANGES:-0}
 WF_PENDING_RESTART=${WF_PENDING_RESTART:-}
@@ -24,6 +24,82 @@ wf_changed() {
   # Record one change (with a reason) for the chapter's changed=N summary.
   WF_CHANGES=$((WF_CHANGES + 1))
   wf_log "changed: $*"
+}
+
+# =============================================================================================
+# Exit handlers and temporary files. Bash has one EXIT trap per shell, so chapter scripts never
+# set `trap ... EXIT` themselves: wf_on_exit adds a command to a list that one trap runs when
+# the shell exits, whether the chapter succeeds, stops on an error (set -e) or is killed by a
+# signal. A subshell ($(...), a stage of a pipeline, ( ... )) runs none of its parent's
+# handlers; what is registered inside a subshell runs when that subshell exits.
+
+wf_on_exit() {
+  # wf_on_exit COMMAND [ARG...]: run COMMAND ARG... when this shell exits, after the handlers
+  # registered before it. The first call in a shell sets the one EXIT trap; an EXIT trap the
+  # main shell already had (set with `trap`) is kept as the first handler.
+  local handler previous
+  printf -v handler '%q ' "$@"
+  if [ "${WF_EXIT_OWNER:-}" != "$BASHPID" ]; then
+    WF_EXIT_OWNER=$BASHPID
+    WF_EXIT_HANDLERS=()
+    if [ "$BASHPID" = "$$" ]; then # in a subshell, `trap -p` shows the parent's trap
+      previous=$(trap -p EXIT)
+      if [ -n "$previous" ]; then
+        eval "set -- $previous" # trap -- 'COMMAND' EXIT
+        if [ "$3" != wf_run_exit_handlers ]; then WF_EXIT_HANDLERS+=("$3"); fi
+      fi
+    fi
+    trap wf_run_exit_handlers EXIT
+  fi
+  WF_EXIT_HANDLERS+=("${handler% }")
+}
+
+wf_cancel_exit() {
+  # wf_cancel_exit COMMAND [ARG...]: forget the first handler registered with exactly these
+  # words (its work is done). Nothing to do when there is none.
+  local handler i
+  [ "${WF_EXIT_OWNER:-}" = "$BASHPID" ] || return 0
+  printf -v handler '%q ' "$@"
+  for i in "${!WF_EXIT_HANDLERS[@]}"; do
+    if [ "${WF_EXIT_HANDLERS[i]}" = "${handler% }" ]; then
+      unset 'WF_EXIT_HANDLERS[i]'
+      return 0
+    fi
+  done
+  return 0
+}
+
+wf_run_exit_handlers() {
+  # The one EXIT trap: run every handler in the order registered. A failing handler is reported
+  # on stderr and the others still run; the shell exits with the status it had.
+  local status=$? handler
+  if [ "${WF_EXIT_OWNER:-}" = "$BASHPID" ]; then
+    for handler in "${WF_EXIT_HANDLERS[@]}"; do
+      eval "$handler" || wf_log "exit handler failed: $handler" >&2
+    done
+    WF_EXIT_HANDLERS=()
+  fi
+  return "$status"
+}
+
+wf_mktemp() {
+  # wf_mktemp VAR: create a temporary file and put its path in the variable VAR; the file is
+  # removed when the shell exits, or sooner by wf_rmtemp. Call it as `wf_mktemp tmp`, never
+  # inside $(...): the removal would be registered in that subshell and run at once.
+  local _wf_mktemp_path
+  if [[ ! $1 =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || [ "$1" = _wf_mktemp_path ]; then
+    echo "wf_mktemp: '$1' is not a variable name to store the path in" >&2
+    return 2
+  fi
+  _wf_mktemp_path=$(mktemp)
+  wf_on_exit rm -f -- "$_wf_mktemp_path"
+  printf -v "$1" '%s' "$_wf_mktemp_path"
+}
+
+wf_rmtemp() {
+  # wf_rmtemp PATH: remove a temporary file made by wf_mktemp now, and forget its exit handler.
+  rm -f -- "$1"
+  wf_cancel_exit rm -f -- "$1"
 }
 
 # =============================================================================================
@@ -102,10 +178,10 @@ wf_put() {
 wf_put_text() {
   # wf_put_text DEST MODE OWNER SERVICE <<< TEXT: like wf_put, content from stdin.
   local tmp
-  tmp=$(mktemp)
+  wf_mktemp tmp
   cat >"$tmp"
   wf_put "$tmp" "$@"
-  rm -f "$tmp"
+  wf_rmtemp "$tmp"
 }
 
 wf_move() {
@@ -277,4 +353,23 @@ wf_next_serial() {
   else
     echo "$first"
   fi
+}
+
+wf_zone_freeze() {
+  # wf_zone_freeze ZONE: freeze a dynamic zone (rndc freeze: named writes its journal into the
+  # zone file and holds updates, so the file may be replaced). From then on, until
+  # wf_zone_thaw, any exit of the shell thaws the zone. Fails, with nothing frozen, when named
+  # refuses (not running, no such zone).
+  wf_on_exit wf_zone_thaw "$1"
+  if ! rndc freeze "$1" >/dev/null 2>&1; then
+    wf_cancel_exit wf_zone_thaw "$1"
+    return 1
+  fi
+}
+
+wf_zone_thaw() {
+  # wf_zone_thaw ZONE: thaw a zone frozen by wf_zone_freeze (named loads the zone file again
+  # and takes updates) and forget its exit handler.
+  rndc thaw "$1" >/dev/null || return
+  wf_cancel_exit wf_zone_thaw "$1"
 }
