@@ -4,23 +4,83 @@ Before every build it renders the default profile's host files (with secrets red
 ``docs/_generated/hosts/`` and writes tables built from ``lab.yml``, so chapter pages embed
 the very configs, scripts and checks the lab uses (``--8<--`` snippets) and never drift.
 
+It also makes the chapter registry (``webfarm/chapters.py``) the one list of chapters:
+
+- ``on_config``: the nav's ``Chapters`` section (left empty in mkdocs.yml) is filled from it;
+- ``on_files``: one page per chapter file (``files/<path>/``) shows that file;
+- ``on_page_markdown``: every chapter page opens with a "This chapter's files" box, and
+  every ``{{ lab.… }}`` placeholder on any page becomes its value from the lab model (see
+  ``webfarm.docsgen.fill``). An unknown placeholder is a warning, so ``--strict`` fails.
+
 ``WEBFARM_DOCS_LAB`` names another lab file: the test suite builds the site from its frozen
 fixture (tests/fixtures/lab.yml), so a reader's edits to lab.yml never turn the tests red.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-from webfarm import docsgen
+from mkdocs.exceptions import PluginError
+from mkdocs.structure.files import File, Files, InclusionLevel
+
+from webfarm import chapters, docsgen, topology
 
 ROOT = Path(__file__).resolve().parents[2]
+log = logging.getLogger("mkdocs.hooks.webfarm_docs")
+_lab: dict[str, topology.Lab] = {}
+
+
+def lab_file() -> Path:
+    return ROOT / os.environ.get("WEBFARM_DOCS_LAB", "lab.yml")
+
+
+def on_config(config: Any, **_: Any) -> Any:
+    nav = config.get("nav") or []
+    sections = [item for item in nav
+                if isinstance(item, dict) and docsgen.CHAPTERS_NAV in item]
+    if len(sections) != 1 or sections[0][docsgen.CHAPTERS_NAV]:
+        raise PluginError(
+            f"mkdocs.yml: the nav needs one empty '{docsgen.CHAPTERS_NAV}: []' section. "
+            "Fix: list chapters in webfarm/chapters.py only; the docs hook fills the section")
+    sections[0][docsgen.CHAPTERS_NAV] = docsgen.chapter_nav()
+    return config
 
 
 def on_pre_build(config: Any, **_: Any) -> None:
     out = ROOT / "docs" / "_generated"
     shutil.rmtree(out, ignore_errors=True)
-    docsgen.generate(ROOT / os.environ.get("WEBFARM_DOCS_LAB", "lab.yml"), out)
+    docsgen.generate(lab_file(), out)
+    _lab["default"] = topology.load(lab_file())
+
+
+def on_files(files: Files, config: Any, **_: Any) -> Files:
+    for uri, text in docsgen.source_pages().items():
+        files.append(File.generated(config, uri, content=text,
+                                    inclusion=InclusionLevel.NOT_IN_NAV))
+    return files
+
+
+def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
+    uri = page.file.src_uri
+    for chapter in chapters.CHAPTERS:
+        if uri == f"chapters/{chapter.slug}.md":
+            markdown = _after_title(markdown, docsgen.files_box(chapter))
+    if "default" not in _lab:  # on_pre_build always runs first; be safe when it did not
+        _lab["default"] = topology.load(lab_file())
+    filled, problems = docsgen.fill(markdown, _lab["default"])
+    for problem in problems:
+        log.warning("%s: %s", uri, problem)
+    return filled
+
+
+def _after_title(markdown: str, box: str) -> str:
+    """``box`` right after the page's first ``# `` title (or first, if there is none)."""
+    lines = markdown.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if line.startswith("# "):
+            return "".join(lines[: i + 1]) + "\n" + box + "".join(lines[i + 1:])
+    return box + "\n" + markdown
