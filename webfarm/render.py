@@ -7,7 +7,6 @@ the host's roles (``all/`` for every host). The chapter scripts copy them into p
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import shlex
@@ -17,7 +16,7 @@ from typing import Any
 
 import jinja2
 
-from webfarm import chapters, fsutil, timesync, topology
+from webfarm import chapters, dnsplan, fsutil, timesync, topology
 from webfarm import os as osdata
 from webfarm.filters import FILTERS, TemplateValueError
 from webfarm.state import State
@@ -32,15 +31,7 @@ HOST_FILE_MODE = 0o600  # host files carry secrets (TSIG key, VRRP password)
 ENV_NAME_RE = re.compile(r"\A[A-Z_][A-Z0-9_]*\Z")
 
 
-def _reverse_zone(network: ipaddress.IPv4Network) -> str:
-    """in-addr.arpa zone of a /24 (or wider, rounded to whole octets) network."""
-    octets = str(network.network_address).split(".")[: max(network.prefixlen // 8, 1)]
-    return ".".join(reversed(octets)) + ".in-addr.arpa"
-
-
-def _ptr(address: ipaddress.IPv4Address, network: ipaddress.IPv4Network) -> str:
-    keep = 4 - max(network.prefixlen // 8, 1)
-    return ".".join(reversed(str(address).split(".")[-keep:]))
+_reverse_zone = dnsplan.reverse_zone  # (kept for tests/configs/test_02_dns.py)
 
 
 @cache
@@ -54,11 +45,13 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
-    env.filters["reverse_zone"] = _reverse_zone
-    env.filters["ptr"] = _ptr
+    env.filters["reverse_zone"] = dnsplan.reverse_zone
+    env.filters["ptr"] = dnsplan.ptr
     env.filters["shquote"] = lambda s: shlex.quote(str(s))
     env.filters.update(FILTERS)  # hostname, dnsname, ipv4, oneline, ruby_comment
+    # The decisions live in Python (tested there); the templates call them and format.
     env.globals["timesync"] = timesync  # who gives the time to whom (chapter 01)
+    env.globals["dnsplan"] = dnsplan  # primary/secondaries, zones, records (chapter 02)
     return env
 
 
