@@ -7,12 +7,13 @@ WEBFARM_EMULATOR_PATH), so the Vagrantfile never special-cases CI.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,10 +55,61 @@ def require_vagrant() -> str:
     return exe
 
 
-def client(lab: Lab, root: Path = Path(".")) -> pyvagrant.Vagrant:
+@contextlib.contextmanager
+def _stderr_into_stdout() -> Iterator[int]:
+    """python-vagrant ``err_cm`` for streamed commands: Vagrant prints its errors (naming the
+    machine that failed) on stderr; the log must have them in order with the rest."""
+    yield subprocess.STDOUT
+
+
+class LabVagrant(pyvagrant.Vagrant):
+    """python-vagrant with the two things the lab needs beyond its public calls.
+
+    - A command PREFIX (``ip netns exec NAME``, ``sudo -u USER -H``, ``timeout 600``): every
+      command line python-vagrant builds goes through ``_make_vagrant_command``.
+    - ``stream(args)``: any Vagrant command's output line by line. python-vagrant's public
+      calls stream only ``up`` and ``reload``, and its ``up(vm_name)`` takes one machine and
+      puts the options after it, while the lab boots a batch in one parallel ``vagrant up
+      --provider=P A B C`` and retries with ``destroy -f A B``: ``stream`` hands
+      python-vagrant's own streaming runner the argument list Vagrant documents.
+
+    python-vagrant is pinned in requirements.lock; tests/unit/test_vagrant_up.py runs both
+    hooks against a fake ``vagrant`` on PATH.
+    """
+
+    def _stream_vagrant_command(self, args: list[str | None]) -> Iterator[str]:
+        """python-vagrant's streaming runner (same contract: lines, then CalledProcessError),
+        except that a byte that is not valid text becomes U+FFFD: the library decodes
+        strictly, so one odd byte would end the stream and kill a ``vagrant up`` halfway."""
+        command = self._make_vagrant_command(args)
+        with self.err_cm() as err_fh, subprocess.Popen(
+                command, cwd=self.root, env=self.env, stdout=subprocess.PIPE, stderr=err_fh,
+                text=True, errors="replace") as proc:
+            assert proc.stdout is not None
+            yield from proc.stdout
+        if proc.returncode != 0:
+            raise subprocess.CalledProcessError(proc.returncode, command)
+
+    def __init__(self, root: Path, env: dict[str, str] | None, prefix: Sequence[str] = (),
+                 stream_stderr: bool = False) -> None:
+        super().__init__(str(root), env=env,
+                         err_cm=_stderr_into_stdout if stream_stderr else pyvagrant.devnull_cm)
+        self.prefix = list(prefix)
+
+    def _make_vagrant_command(self, args: list[str | None]) -> list[str]:
+        return [*self.prefix, *super()._make_vagrant_command(args)]
+
+    def stream(self, args: list[str]) -> Iterator[str]:
+        """The lines of ``vagrant ARGS`` as they come (stderr included with
+        ``stream_stderr``); CalledProcessError after the last one when it failed. Consume
+        every line, or the command blocks."""
+        return self._stream_vagrant_command(args)  # type: ignore[no-any-return]
+
+
+def client(lab: Lab, root: Path = Path("."), prefix: Sequence[str] = ()) -> LabVagrant:
     """python-vagrant bound to the lab's environment (quiet: output is captured)."""
     require_vagrant()
-    return pyvagrant.Vagrant(str(root), env=lab_env(lab))
+    return LabVagrant(root, lab_env(lab), prefix)
 
 
 def status(lab: Lab) -> list[VMState]:
@@ -114,7 +166,7 @@ def up(lab: Lab, hosts: list[str] | None = None, provider: str = "libvirt",
         if not retry:
             raise _up_error(code, chunk)
         report.retried += again
-        _run([require_vagrant(), "destroy", "-f", *again], lab, "vagrant-up")
+        _run(lab, ["destroy", "-f", *again], "vagrant-up")
         code, ready, _ = _up_once(lab, again, provider, report, on_ready)
         if code != 0 or not set(again) <= ready:
             raise _up_error(code, again, retried=True)
@@ -138,14 +190,13 @@ def _up_once(lab: Lab, chunk: list[str], provider: str, report: BootReport,
         if m := _FAILED_MACHINE.search(text):
             failed.append(m.group(1))
 
-    cmd = [require_vagrant(), "up", f"--provider={provider}", *chunk]
-    code = _stream(cmd, lab, "vagrant-up", line)
+    code = stream(lab, ["up", f"--provider={provider}", *chunk], "vagrant-up", line)
     return code, ready, failed
 
 
 def _up_error(code: int, hosts: list[str], retried: bool = False) -> VagrantError:
     path = LOG_DIR / "vagrant-up.log"
-    tail = "".join(path.read_text(encoding="utf-8", errors="replace").splitlines(True)[-15:])
+    tail = log_tail("vagrant-up")
     again = " (after a second try)" if retried else ""
     return VagrantError(
         f"vagrant up of {', '.join(hosts)} failed{again} (exit {code}); last lines of {path}:"
@@ -154,11 +205,11 @@ def _up_error(code: int, hosts: list[str], retried: bool = False) -> VagrantErro
 
 
 def destroy(lab: Lab) -> None:
-    _run([require_vagrant(), "destroy", "-f"], lab, "vagrant-destroy")
+    _run(lab, ["destroy", "-f"], "vagrant-destroy")
 
 
 def halt(lab: Lab) -> None:
-    _run([require_vagrant(), "halt"], lab, "vagrant-halt")
+    _run(lab, ["halt"], "vagrant-halt")
 
 
 def write_ssh_config(lab: Lab, path: Path = SSH_CONFIG) -> Path:
@@ -176,31 +227,40 @@ def write_ssh_config(lab: Lab, path: Path = SSH_CONFIG) -> Path:
     return path
 
 
-def _stream(cmd: list[str], lab: Lab, log: str,
-            on_line: Callable[[str], None] | None = None) -> int:
-    """Run CMD with the lab's environment; every output line goes to .lab/logs/LOG.log with
-    the seconds since the start, and to ON_LINE. Returns the exit code."""
+def stream(lab: Lab | None, args: list[str], log: str,
+           on_line: Callable[[str], None] | None = None, *, prefix: Sequence[str] = (),
+           env: dict[str, str] | None = None) -> int:
+    """Run ``vagrant ARGS`` through python-vagrant, after PREFIX, with the lab's environment
+    (or ENV when LAB is None). Every output line, stderr included, goes to .lab/logs/LOG.log
+    with the seconds since the start, and to ON_LINE. Returns the exit code."""
+    vg = LabVagrant(Path("."), lab_env(lab) if lab is not None else env, prefix,
+                    stream_stderr=True)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     path = LOG_DIR / f"{log}.log"
     start = time.monotonic()
     with path.open("a", encoding="utf-8") as fh:
+        cmd = [*prefix, require_vagrant(), *args]
         fh.write(f"\n$ {' '.join(cmd)}   # {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
         fh.flush()
-        with subprocess.Popen(cmd, env=lab_env(lab), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
-            assert proc.stdout is not None
-            for text in proc.stdout:
+        try:
+            for text in vg.stream(args):
                 fh.write(f"[{time.monotonic() - start:7.1f}s] {text}")
                 fh.flush()
                 if on_line:
                     on_line(text.rstrip("\n"))
-            return proc.wait()
+        except subprocess.CalledProcessError as err:
+            return err.returncode
+    return 0
 
 
-def _run(cmd: list[str], lab: Lab, log: str) -> None:
-    code = _stream(cmd, lab, log)
+def log_tail(log: str, lines: int = 15) -> str:
+    """The last LINES lines of .lab/logs/LOG.log, for error messages."""
+    path = LOG_DIR / f"{log}.log"
+    return "".join(path.read_text(encoding="utf-8", errors="replace").splitlines(True)[-lines:])
+
+
+def _run(lab: Lab, args: list[str], log: str) -> None:
+    code = stream(lab, args, log)
     if code != 0:
-        path = LOG_DIR / f"{log}.log"
-        tail = "".join(path.read_text(encoding="utf-8", errors="replace").splitlines(True)[-15:])
-        raise VagrantError(f"{' '.join(cmd[1:3])} failed (exit {code}); "
-                           f"last lines of {path}:\n{tail}")
+        raise VagrantError(f"vagrant {' '.join(args[:2])} failed (exit {code}); "
+                           f"last lines of {LOG_DIR / f'{log}.log'}:\n{log_tail(log)}")
