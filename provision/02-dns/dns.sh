@@ -41,7 +41,8 @@ wf_put "$WF_FILES/02-dns/named.conf" "$WF_PATH_NAMED_CONF" 0640 "root:$WF_PATH_N
 #        written into the zone, and named reloads it and sends NOTIFY.
 #    The zones accept dynamic updates from local root (`nsupdate -l`), so named may hold
 #    changes in a journal (.jnl): `rndc freeze` writes them into the file and stops updates
-#    while the file is replaced, `rndc thaw` loads the new file and resumes them.
+#    while the file is replaced, `rndc thaw` loads the new file and resumes them. Once frozen,
+#    the zone is thawed whatever happens next (wf_zone_freeze: even when a later step fails).
 dns_serial() {
   # dns_serial ZONE FILE: the SOA serial of a zone file (any format named writes).
   named-checkzone -D -o - "$1" "$2" 2>/dev/null | awk '$4 == "SOA" && !n++ { print $7 }'
@@ -59,23 +60,23 @@ dns_install_zone() {
     echo "dns.sh: $src has no '; serial' line to fill in" >&2
     return 1
   fi
-  if systemctl is-active --quiet "$WF_SVC_NAMED" && rndc freeze "$zone" >/dev/null 2>&1; then
+  if systemctl is-active --quiet "$WF_SVC_NAMED" && wf_zone_freeze "$zone"; then
     frozen=1
   fi
   if [ -f "$live" ]; then
     old=$(dns_serial "$zone" "$live") || old=0
   fi
   new=$(wf_next_serial "${old:-0}")
-  tmp=$(mktemp)
+  wf_mktemp tmp
   sed -E "s/^([[:space:]]+)[0-9]+([[:space:]]+; serial)$/\\1$new\\2/" "$src" >"$tmp"
   named-checkzone -q "$zone" "$tmp"
   rm -f "$live.jnl"
   wf_put "$tmp" "$live" 0644 "$WF_PATH_NAMED_USER:$WF_PATH_NAMED_GROUP"
-  rm -f "$tmp"
+  wf_rmtemp "$tmp"
   install -D -m 0644 "$src" "$last"
   wf_log "zone $zone: serial ${old:-0} -> $new"
   if [ "$frozen" = 1 ]; then
-    rndc thaw "$zone" >/dev/null
+    wf_zone_thaw "$zone"
   else
     wf_mark_restart "$WF_SVC_NAMED"
   fi

@@ -11,10 +11,11 @@ for file in site.css app.js logo.svg; do
   wf_put "$WF_FILES/03-web/static/$file" "$static/$file" 0644 root:root
 done
 
-png=$(mktemp)
+wf_mktemp png
+# shellcheck disable=SC2154  # png is set by wf_mktemp
 base64 -d "$WF_FILES/03-web/static/tile.png.b64" >"$png"
 wf_put "$png" "$static/tile.png" 0644 root:root
-rm -f "$png"
+wf_rmtemp "$png"
 
 wf_put "$WF_FILES/03-web/nginx/webfarm-media.conf" "$WF_PATH_NGINX_CONF_D/webfarm-media.conf" \
   0644 root:root "$WF_SVC_NGINX"
