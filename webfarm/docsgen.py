@@ -62,7 +62,7 @@ def generate(lab_file: Path, out: Path) -> None:
 # A page writes ``{{ lab.vips.www.address }}``: a dotted path from the Lab model of the
 # default profile (dataclass fields, properties and mapping keys; never a method or a
 # _private name) that ends in one value (text, number, address, network). ``{{ "{{" }}``
-# writes a literal ``{{``. Anything else is a problem the docs hook reports as a warning, so
+# writes a literal ``{{``. Anything else is a problem the docs hook logs as an error, so
 # the strict build fails and names the page and the placeholder.
 
 PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}")
@@ -106,7 +106,7 @@ def lookup(lab: topology.Lab, expr: str) -> str:
         done = f"{done}.{part}"
     if isinstance(value, bool) or not isinstance(value, _VALUES):
         raise PlaceholderError(f"{done} is not a single value{_choices(value)}")
-    return str(value)
+    return f"{value:g}" if isinstance(value, float) else str(value)  # 1.0 s reads "1 s"
 
 
 def fill(text: str, lab: topology.Lab) -> tuple[str, list[str]]:

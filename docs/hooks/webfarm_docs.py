@@ -10,7 +10,8 @@ It also makes the chapter registry (``webfarm/chapters.py``) the one list of cha
 - ``on_files``: one page per chapter file (``files/<path>/``) shows that file;
 - ``on_page_markdown``: every chapter page opens with a "This chapter's files" box, and
   every ``{{ lab.… }}`` placeholder on any page becomes its value from the lab model (see
-  ``webfarm.docsgen.fill``). An unknown placeholder is a warning, so ``--strict`` fails.
+  ``webfarm.docsgen.fill``). An unknown placeholder is logged as an error, so a
+  ``--strict`` build fails (with or without ``-q``) and names the page and the placeholder.
 
 ``WEBFARM_DOCS_LAB`` names another lab file: the test suite builds the site from its frozen
 fixture (tests/fixtures/lab.yml), so a reader's edits to lab.yml never turn the tests red.
@@ -72,8 +73,8 @@ def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
     if "default" not in _lab:  # on_pre_build always runs first; be safe when it did not
         _lab["default"] = topology.load(lab_file())
     filled, problems = docsgen.fill(markdown, _lab["default"])
-    for problem in problems:
-        log.warning("%s: %s", uri, problem)
+    for problem in problems:  # an error, not a warning: `mkdocs build -q` drops warnings
+        log.error("%s: %s", uri, problem)  # before --strict can count them
     return filled
 
 
