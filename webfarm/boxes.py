@@ -8,6 +8,7 @@ very build. Each OS has one builder in ``BUILDERS``; the EL9 ones live in ``webf
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -17,7 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import sh
+import vagrant as pyvagrant
 from rich.console import Console
+
+from webfarm import vagrant as lab_vagrant
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BOX_DIR = Path(".lab/boxes")
@@ -52,6 +57,8 @@ HOST_TOOLS: dict[str, dict[str, str]] = {
 }
 
 console = Console(stderr=True, log_path=False)
+# host commands: pipes, not sh's default pseudo-terminal (no colours, no tty-only behaviour)
+_sh = sh.bake(_tty_out=False, _decode_errors="replace")
 
 
 class BoxError(Exception):
@@ -108,6 +115,39 @@ def check_host_tools(os_name: str) -> None:
     raise BoxError(f"{what}: apt-get install {pkgs}")
 
 
+def run_with_status(cmd: list[str], *, log: Path, title: str, step: Callable[[str], str | None],
+                    env: dict[str, str], cwd: Path | None = None) -> tuple[int, str, list[str]]:
+    """Run CMD (a box build: build-box.sh, Packer) with its output, stderr included, appended
+    to LOG, under a rich status showing the current step and the time. STEP(line) returns a
+    new step name (also logged to the console) or None. Returns (exit code, last step, last
+    20 lines). An error or Ctrl-C here terminates CMD and waits for it: build-box.sh's trap
+    unmounts and frees the loop device, Packer stops its VM and deletes its output."""
+    start = time.monotonic()
+    current = "starting"
+    tail: list[str] = []
+    with log.open("a", encoding="utf-8") as out, console.status(f"{title}: {current}") as status:
+        out.write(f"$ {' '.join(cmd)}\n")
+        out.flush()
+        proc = _sh.Command(cmd[0])(*cmd[1:], _env=env, _cwd=cwd, _iter=True, _err_to_out=True,
+                                   _ok_code=range(256))
+        try:
+            for line in proc:
+                out.write(line)
+                out.flush()
+                tail = [*tail[-19:], line.rstrip()]
+                if (new := step(line)) is not None:
+                    current = new
+                    console.log(current, highlight=False)
+                elapsed = time.monotonic() - start
+                status.update(f"{title}: {current} [dim]({elapsed:.0f} s, log: {log})[/]")
+        except BaseException:
+            proc.terminate()
+            with contextlib.suppress(sh.ErrorReturnCode):  # killed by the signal: expected
+                proc.wait()
+            raise
+    return proc.exit_code, current, tail
+
+
 def box_is_current(box_path: Path, build: BoxBuild) -> bool:
     """True when BOX_PATH exists and was built from exactly BUILD's inputs."""
     stamp = inputs_file(box_path)
@@ -149,34 +189,12 @@ def build_debian12(
     inputs_file(box_path).unlink(missing_ok=True)  # a half-built box is never "current"
     cmd = ["bash", str(script), str(box_path), *packages]
     start = time.monotonic()
-    step = "starting"
-    with log.open("w", encoding="utf-8") as out, console.status(f"debian12 box: {step}") as status:
-        out.write(f"$ {' '.join(cmd)}\n")
-        out.flush()
-        proc = subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=env,
-            text=True,
-            errors="replace",
-        )
-        assert proc.stdout is not None
-        tail: list[str] = []
-        try:
-            for line in proc.stdout:
-                out.write(line)
-                tail = [*tail[-19:], line.rstrip()]
-                if line.startswith("[build-box"):
-                    step = line.split("] ", 1)[-1].strip()
-                    console.log(step)
-                elapsed = time.monotonic() - start
-                status.update(f"debian12 box: {step} [dim]({elapsed:.0f} s, log: {log})[/]")
-            rc = proc.wait()
-        except BaseException:
-            proc.terminate()  # the script's trap unmounts and frees the loop device
-            proc.wait()
-            raise
+    log.write_text("", encoding="utf-8")
+
+    def build_step(line: str) -> str | None:  # build-box.sh's "[build-box HH:MM:SS] step"
+        return line.split("] ", 1)[-1].strip() if line.startswith("[build-box") else None
+
+    rc, step, tail = run_with_status(cmd, log=log, title="debian12 box", step=build_step, env=env)
     if rc != 0:
         last = "\n".join(f"  {ln}" for ln in tail[-8:])
         raise BoxError(
@@ -190,39 +208,47 @@ def build_debian12(
     return box_path
 
 
-def _vagrant(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run vagrant; under ``sudo`` as the user who ran sudo, so the box lands in *their*
+VAGRANT_LOG = "vagrant-box"  # .lab/logs/vagrant-box.log: box add output, box list errors
+
+
+def _as_invoking_user() -> list[str]:
+    """Under ``sudo``, Vagrant runs as the user who ran sudo, so the box lands in *their*
     ~/.vagrant.d where their ``invoke up`` looks for it."""
-    if not shutil.which("vagrant"):
-        raise BoxError("vagrant not found: apt-get install vagrant vagrant-libvirt")
     user = os.environ.get("SUDO_USER")
-    prefix = ["sudo", "-u", user, "-H"] if os.geteuid() == 0 and user and user != "root" else []
-    return subprocess.run([*prefix, "vagrant", *args], capture_output=True, text=True,
-                          check=False)
+    return ["sudo", "-u", user, "-H"] if os.geteuid() == 0 and user and user != "root" else []
 
 
-def parse_box_list(machine_readable: str) -> set[tuple[str, str]]:
-    """(name, provider) pairs from ``vagrant box list --machine-readable``."""
-    boxes: set[tuple[str, str]] = set()
-    name: str | None = None
-    for line in machine_readable.splitlines():
-        fields = line.split(",", 3)
-        if len(fields) < 4:
-            continue
-        kind, data = fields[2], fields[3]
-        if kind == "box-name":
-            name = data
-        elif kind == "box-provider" and name is not None:
-            boxes.add((name, data))
-    return boxes
+def _client() -> lab_vagrant.LabVagrant:
+    """python-vagrant for the box commands (as the invoking user; stderr to the log)."""
+    try:
+        lab_vagrant.require_vagrant()
+    except lab_vagrant.VagrantError as err:
+        raise BoxError(str(err)) from None
+    vg = lab_vagrant.LabVagrant(Path("."), None, _as_invoking_user())
+    log = lab_vagrant.LOG_DIR / f"{VAGRANT_LOG}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    vg.err_cm = pyvagrant.make_file_cm(str(log))
+    return vg
+
+
+def _vagrant(*args: str) -> int:
+    """``vagrant ARGS`` through python-vagrant (as the invoking user), its output streamed to
+    .lab/logs/vagrant-box.log; returns the exit code."""
+    try:
+        return lab_vagrant.stream(None, list(args), VAGRANT_LOG, prefix=_as_invoking_user())
+    except lab_vagrant.VagrantError as err:
+        raise BoxError(str(err)) from None
 
 
 def box_added(name: str, provider: str = "libvirt") -> bool:
-    """Whether Vagrant has box NAME for PROVIDER."""
-    res = _vagrant("box", "list", "--machine-readable")
-    if res.returncode != 0:
-        raise BoxError(f"vagrant box list failed: {res.stderr.strip()}")
-    return (name, provider) in parse_box_list(res.stdout)
+    """Whether Vagrant has box NAME for PROVIDER (python-vagrant's ``box_list``)."""
+    try:
+        boxes = _client().box_list()
+    except subprocess.CalledProcessError as err:
+        raise BoxError(f"vagrant box list failed (exit {err.returncode}); last lines of "
+                       f"{lab_vagrant.LOG_DIR / f'{VAGRANT_LOG}.log'}:\n"
+                       f"{lab_vagrant.log_tail(VAGRANT_LOG)}") from None
+    return (name, provider) in {(b.name, b.provider) for b in boxes}
 
 
 def add_box(name: str, path: Path, force: bool = False, provider: str = "libvirt") -> None:
@@ -232,9 +258,11 @@ def add_box(name: str, path: Path, force: bool = False, provider: str = "libvirt
     if not force and box_added(name, provider):
         return
     with console.status(f"vagrant box add {name} {path}"):
-        res = _vagrant("box", "add", "--force", "--name", name, str(path))
-    if res.returncode != 0:
-        raise BoxError(f"vagrant box add --name {name} {path} failed: {res.stderr.strip()}")
+        code = _vagrant("box", "add", "--force", "--name", name, str(path))
+    if code != 0:
+        raise BoxError(f"vagrant box add --name {name} {path} failed (exit {code}); last lines "
+                       f"of {lab_vagrant.LOG_DIR / f'{VAGRANT_LOG}.log'}:\n"
+                       f"{lab_vagrant.log_tail(VAGRANT_LOG)}")
     console.print(f"[green]✓[/] box {name} added to Vagrant")
 
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
+import sh
 from rich.console import Console
+
+from webfarm.boxes import run_with_status
 
 EL9_DISTROS = ("almalinux9", "rocky9", "centos-stream9")
 MIN_PACKER = (1, 7)  # `packer init` and `required_plugins` appeared in Packer 1.7
@@ -33,6 +35,8 @@ INSTALL_PACKER = (
 )
 
 console = Console(stderr=True)
+# host commands: pipes, not sh's default pseudo-terminal (no colours, no tty-only behaviour)
+_sh = sh.bake(_tty_out=False, _decode_errors="replace")
 
 
 class PackerError(Exception):
@@ -44,19 +48,16 @@ class PackerError(Exception):
 
 
 def _version_output(packer: str) -> str:
-    """What ``packer version`` prints (stdin closed: cracklib's ``packer`` reads stdin)."""
+    """What ``packer version`` prints (stdin is an empty pipe: cracklib's ``packer`` reads
+    stdin)."""
     try:
-        res = subprocess.run(
-            [packer, "version"],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as err:
+        res = _sh.Command(packer)("version", _timeout=60, _ok_code=range(256), _return_cmd=True)
+    except sh.TimeoutException:
+        raise PackerError(f"'{packer} version' did not finish within 60 s. "
+                          f"Fix: {INSTALL_PACKER}") from None
+    except (OSError, sh.CommandNotFound) as err:
         raise PackerError(f"cannot run '{packer} version': {err}. Fix: {INSTALL_PACKER}") from err
-    return res.stdout + res.stderr
+    return (res.stdout + res.stderr).decode(errors="replace")
 
 
 def parse_packer_version(text: str) -> tuple[int, int, int]:
@@ -151,44 +152,19 @@ def box_path(distro: str, provider: str, project_root: Path) -> Path:
     return project_root / TEMPLATE_DIR / "output" / f"webfarm-{distro}-{provider}.box"
 
 
+def _packer_step(line: str) -> str | None:
+    """Packer's step lines: ``==> qemu.el9: ...``."""
+    return line[4:].strip() if line.startswith("==> ") else None
+
+
 def _stream(cmd: list[str], *, log: Path, cwd: Path, title: str) -> None:
     """Run CMD, appending its output to LOG and showing Packer's current step."""
     env = dict(os.environ, CHECKPOINT_DISABLE="1")  # no update check phoning home
-    start = time.monotonic()
-    step = "starting"
-    tail: list[str] = []
-    with log.open("a", encoding="utf-8") as out, console.status(f"{title}: {step}") as status:
-        out.write(f"$ {' '.join(cmd)}\n")
-        out.flush()
-        try:
-            proc = subprocess.Popen(
-                cmd,
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                errors="replace",
-            )
-        except OSError as err:
-            raise PackerError(f"cannot run {cmd[0]}: {err}. Fix: {INSTALL_PACKER}") from err
-        assert proc.stdout is not None
-        try:
-            for line in proc.stdout:
-                out.write(line)
-                out.flush()
-                tail = [*tail[-19:], line.rstrip()]
-                if line.startswith("==> "):  # Packer's step lines: "==> qemu.el9: ..."
-                    step = line[4:].strip()
-                    console.log(step, highlight=False)
-                elapsed = time.monotonic() - start
-                status.update(f"{title}: {step} [dim]({elapsed:.0f} s, log: {log})[/]")
-            rc = proc.wait()
-        except BaseException:
-            proc.terminate()  # Packer stops the VM and deletes its output directory
-            proc.wait()
-            raise
+    try:
+        rc, _, tail = run_with_status(cmd, log=log, title=title, step=_packer_step, env=env,
+                                      cwd=cwd)
+    except (OSError, sh.CommandNotFound) as err:
+        raise PackerError(f"cannot run {cmd[0]}: {err}. Fix: {INSTALL_PACKER}") from err
     if rc != 0:
         last = "\n".join(f"  {ln}" for ln in tail[-8:])
         raise PackerError(f"{' '.join(cmd[:2])} failed (exit {rc}); see {log}:\n{last}")

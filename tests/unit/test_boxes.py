@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from webfarm import boxes
+from webfarm import vagrant as lab_vagrant
 from webfarm.boxes import BoxBuild, BoxError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -226,19 +227,33 @@ BOX_LIST = """\
 """
 
 
+class FakeVagrant(lab_vagrant.LabVagrant):
+    """python-vagrant (its real parser) over canned ``vagrant box list`` output."""
+
+    def __init__(self, output: str) -> None:
+        super().__init__(Path("."), None)
+        self.output = output
+
+    def _run_vagrant_command(self, args: list[str | None]) -> str:
+        assert args[:2] == ["box", "list"]
+        return self.output
+
+
+def parse_box_list(output: str) -> set[tuple[str, str]]:
+    return {(b.name, b.provider) for b in FakeVagrant(output).box_list()}
+
+
 def test_parse_box_list() -> None:
-    assert boxes.parse_box_list(BOX_LIST) == {
+    assert parse_box_list(BOX_LIST) == {
         ("webfarm/debian12", "libvirt"),
         ("generic/alma9", "virtualbox"),
     }
     empty = "1732560000,,ui,info,There are no installed boxes! Use `vagrant box add` to add some."
-    assert boxes.parse_box_list(empty) == set()
+    assert parse_box_list(empty) == set()
 
 
 def test_box_added(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        boxes, "_vagrant", lambda *a: subprocess.CompletedProcess(a, 0, BOX_LIST, "")
-    )
+    monkeypatch.setattr(boxes, "_client", lambda: FakeVagrant(BOX_LIST))
     assert boxes.box_added("webfarm/debian12")
     assert not boxes.box_added("webfarm/debian12", "virtualbox")
     assert boxes.box_added("generic/alma9", provider="virtualbox")
@@ -248,12 +263,12 @@ def test_box_added(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_add_box_runs_vagrant_box_add(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[tuple[str, ...]] = []
 
-    def fake(*args: str) -> subprocess.CompletedProcess[str]:
+    def fake(*args: str) -> int:
         seen.append(args)
-        out = "" if args[:2] == ("box", "list") else "added"
-        return subprocess.CompletedProcess(args, 0, out, "")
+        return 0
 
     monkeypatch.setattr(boxes, "_vagrant", fake)
+    monkeypatch.setattr(boxes, "_client", lambda: FakeVagrant(""))
     box = tmp_path / "d.box"
     box.write_text("x", encoding="utf-8")
     boxes.add_box("webfarm/debian12", box)
