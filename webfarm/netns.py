@@ -6,7 +6,7 @@ vanish with it. On hosts without systemd there is no libvirt service either, so 
 ``virtlogd -d`` and ``libvirtd -d`` itself, inside the namespace, and stops exactly those::
 
     with LabNamespace("webfarm") as ns:
-        subprocess.run([*ns.exec_prefix(), "vagrant", "up"], check=True)
+        print(ns.virsh("list", "--all"))  # or any command: [*ns.exec_prefix(), ...]
 
 ``stop()`` is safe after a partial ``start()``, on Ctrl-C, and from another process (it finds
 the lab's daemons through ``ip netns pids``). It never touches a libvirtd running outside the
@@ -24,11 +24,13 @@ import os
 import re
 import shutil
 import signal
-import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+
+import sh
+
+from webfarm.wait import WaitTimeout, wait_until
 
 QEMU_CONF = Path("/etc/libvirt/qemu.conf")
 QEMU_CONF_BACKUP_SUFFIX = ".webfarm-bak"
@@ -51,6 +53,16 @@ TOOLS = {  # command -> Debian package
     "virsh": "libvirt-clients",
     "qemu-system-x86_64": "qemu-system-x86",
 }
+
+# host commands: pipes, not sh's default pseudo-terminal (no colours, no tty-only behaviour)
+_sh = sh.bake(_tty_out=False, _decode_errors="replace")
+ANY_EXIT = range(256)  # sh's _ok_code for commands whose exit code the caller reads itself
+
+
+def _host(argv: list[str], **options: object) -> sh.RunningCommand:
+    """Run ARGV on the host with sh (OPTIONS: sh's ``_ok_code``, ``_timeout``...): its stdout
+    as text, or with ``_return_cmd=True`` the finished command (exit_code, stdout, stderr)."""
+    return _sh.Command(argv[0])(*argv[1:], **options)  # type: ignore[no-any-return]
 
 
 class NamespaceError(Exception):
@@ -97,7 +109,8 @@ def ensure_qemu_conf_root(path: Path = QEMU_CONF) -> bool:
     return True
 
 
-def _comm(pid: int) -> str | None:
+def process_comm(pid: int) -> str | None:
+    """The name of process PID (``/proc/PID/comm``, cut to 15 characters), None if gone."""
     try:
         return Path(f"/proc/{pid}/comm").read_text(encoding="utf-8").strip()
     except OSError:
@@ -112,7 +125,7 @@ def _netns_inode(pid: int) -> int | None:
 
 
 def _describe(pids: list[int]) -> str:
-    return ", ".join(f"{p} ({_comm(p)})" for p in pids)
+    return ", ".join(f"{p} ({process_comm(p)})" for p in pids)
 
 
 def _alive(pid: int) -> bool:
@@ -155,16 +168,19 @@ class LabNamespace:
         """Prefix a command with this to run it inside the namespace."""
         return ["ip", "netns", "exec", self.name]
 
-    def run(self, cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-        """Run CMD inside the namespace (text mode; kwargs go to subprocess.run)."""
-        return subprocess.run([*self.exec_prefix(), *cmd], text=True, **kwargs)  # type: ignore[call-overload, no-any-return]
+    def run(self, cmd: list[str], timeout: float | None = None) -> sh.RunningCommand:
+        """Run CMD inside the namespace and return it finished, whatever its exit code
+        (``exit_code``, ``stdout``/``stderr`` as bytes); sh.TimeoutException after TIMEOUT s."""
+        return _host([*self.exec_prefix(), *cmd], _ok_code=ANY_EXIT, _return_cmd=True,
+                     _timeout=timeout)
 
     def virsh(self, *args: str, check: bool = True) -> str:
         """Run ``virsh -c qemu:///system ARGS`` inside the namespace; return its stdout."""
-        res = self.run(["virsh", "-c", LIBVIRT_URI, *args], capture_output=True)
-        if check and res.returncode != 0:
-            raise NamespaceError(f"virsh {' '.join(args)} failed: {res.stderr.strip()}")
-        return res.stdout
+        res = self.run(["virsh", "-c", LIBVIRT_URI, *args])
+        if check and res.exit_code != 0:
+            raise NamespaceError(f"virsh {' '.join(args)} failed: "
+                                 f"{res.stderr.decode(errors='replace').strip()}")
+        return res.stdout.decode(errors="replace")  # type: ignore[no-any-return]
 
     def state_file(self) -> Path:
         """Where start() records the PIDs and libvirt's inventory, for a stop() elsewhere."""
@@ -177,10 +193,8 @@ class LabNamespace:
         """PIDs of every process inside the namespace (``ip netns pids``)."""
         if not self.exists():
             return []
-        res = subprocess.run(
-            ["ip", "netns", "pids", self.name], capture_output=True, text=True, check=False
-        )
-        return [int(p) for p in res.stdout.split() if p.isdigit()]
+        out = _host(["ip", "netns", "pids", self.name], _ok_code=ANY_EXIT)
+        return [int(p) for p in out.split() if p.isdigit()]
 
     def start(self) -> LabNamespace:
         """Create the namespace and start virtlogd + libvirtd inside it; wait for libvirt.
@@ -196,14 +210,14 @@ class LabNamespace:
         return self
 
     def _undo_partial_start(self) -> None:
-        ours = [pid for daemon, pid in self.pids.items() if _comm(pid) == daemon]
+        ours = [pid for daemon, pid in self.pids.items() if process_comm(pid) == daemon]
         if self.created_namespace:  # nobody else's: what libvirtd started in it is ours too
-            ours += [p for p in self.namespace_pids() if _comm(p) in LAB_CHILDREN]
+            ours += [p for p in self.namespace_pids() if process_comm(p) in LAB_CHILDREN]
         self._kill(ours)
         self.pids.clear()
         if self.created_namespace and self.exists():
             if not [p for p in self.namespace_pids() if _alive(p)]:
-                subprocess.run(["ip", "netns", "delete", self.name], check=False)
+                _host(["ip", "netns", "delete", self.name], _ok_code=ANY_EXIT)
             self.created_namespace = False
 
     def stop(self, *, remove_created: bool | None = None) -> None:
@@ -221,12 +235,12 @@ class LabNamespace:
                 self._remove_created()
         # 1. what libvirt started for the lab (QEMU, dnsmasq), 2. libvirtd, 3. virtlogd
         ns_pids = self.namespace_pids()
-        children = [p for p in ns_pids if _comm(p) in LAB_CHILDREN]
+        children = [p for p in ns_pids if process_comm(p) in LAB_CHILDREN]
         self._kill(children)
         for daemon in ("libvirtd", "virtlogd"):
             recorded = self.pids.get(daemon)
-            mine = {p for p in ns_pids if _comm(p) == daemon}
-            if recorded and _comm(recorded) == daemon:  # not a reused PID
+            mine = {p for p in ns_pids if process_comm(p) == daemon}
+            if recorded and process_comm(recorded) == daemon:  # not a reused PID
                 mine.add(recorded)
             self._kill(sorted(mine))
         self.pids.clear()
@@ -238,7 +252,7 @@ class LabNamespace:
                     f"{_describe(left)}; "
                     f"stop them, then run `ip netns delete {self.name}`"
                 )
-            subprocess.run(["ip", "netns", "delete", self.name], check=False)
+            _host(["ip", "netns", "delete", self.name], _ok_code=ANY_EXIT)
         self.created_namespace = False
         self._before = {}
         self.state_file().unlink(missing_ok=True)
@@ -353,9 +367,9 @@ class LabNamespace:
                     f"with `invoke e2e-down`{' in ' + owner if owner else ''}, or wait for it"
                 )
         else:
-            subprocess.run(["ip", "netns", "add", self.name], check=True)
+            _host(["ip", "netns", "add", self.name])  # sh.ErrorReturnCode if it fails
             self.created_namespace = True
-        subprocess.run([*self.exec_prefix(), "ip", "link", "set", "lo", "up"], check=True)
+        _host([*self.exec_prefix(), "ip", "link", "set", "lo", "up"])
         ensure_qemu_conf_root(self.qemu_conf)
         self.pids["virtlogd"] = self._start_daemon("virtlogd")
         self.pids["libvirtd"] = self._start_daemon("libvirtd")
@@ -375,7 +389,7 @@ class LabNamespace:
         ours = self._ns_inode()
         foreign = []
         for pid in _all_pids():
-            comm = _comm(pid)
+            comm = process_comm(pid)
             if comm in LIBVIRT_DAEMONS and _netns_inode(pid) != ours:
                 foreign.append(f"{comm} (pid {pid})")
         if foreign:
@@ -395,57 +409,64 @@ class LabNamespace:
 
     def _start_daemon(self, daemon: str) -> int:
         pidfile = PIDFILES[daemon]
-        res = subprocess.run(
-            [*self.exec_prefix(), daemon, "-d"], capture_output=True, text=True, check=False
-        )
-        if res.returncode != 0:
+        # `DAEMON -d` forks into the background and returns once it runs; it closes its
+        # output, so waiting for the command's end is safe
+        res = self.run([daemon, "-d"])
+        if res.exit_code != 0:
+            why = (res.stderr or res.stdout).decode(errors="replace").strip()
             raise NamespaceError(
-                f"{daemon} -d failed in namespace {self.name} (exit {res.returncode}): "
-                f"{res.stderr.strip() or res.stdout.strip()}"
+                f"{daemon} -d failed in namespace {self.name} (exit {res.exit_code}): {why}"
             )
         ours = self._ns_inode()
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
+
+        def its_pid() -> int | None:
             pid = None
             with contextlib.suppress(OSError, ValueError):
                 pid = int(pidfile.read_text(encoding="utf-8").split()[0])
-            if pid and _comm(pid) == daemon and _netns_inode(pid) == ours:
+            if pid and process_comm(pid) == daemon and _netns_inode(pid) == ours:
                 return pid
             for p in self.namespace_pids():  # no pidfile (yet): look in the namespace
-                if _comm(p) == daemon:
+                if process_comm(p) == daemon:
                     return p
-            time.sleep(0.2)
-        raise NamespaceError(
-            f"{daemon} did not start in namespace {self.name} within "
-            f"{self.timeout:.0f} s (see /var/log/libvirt/)"
-        )
+            return None
+
+        try:
+            return wait_until(its_pid, self.timeout, 0.2, f"{daemon}'s PID")
+        except WaitTimeout:
+            raise NamespaceError(
+                f"{daemon} did not start in namespace {self.name} within "
+                f"{self.timeout:.0f} s (see /var/log/libvirt/)"
+            ) from None
 
     def _libvirtd_answers(self) -> bool:
         if not self.exists() or not shutil.which("virsh"):
             return False
-        if not any(_comm(p) == "libvirtd" for p in self.namespace_pids()):
+        if not any(process_comm(p) == "libvirtd" for p in self.namespace_pids()):
             return False
         try:
-            res = self.run(["virsh", "-c", LIBVIRT_URI, "version"], capture_output=True, timeout=30)
-        except subprocess.TimeoutExpired:
+            res = self.run(["virsh", "-c", LIBVIRT_URI, "version"], timeout=30)
+        except sh.TimeoutException:
             return False
-        return res.returncode == 0
+        return res.exit_code == 0  # type: ignore[no-any-return]
 
     def _wait_libvirt(self) -> None:
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
+        def answers() -> bool:
             if self._libvirtd_answers():
-                return
+                return True
             if not _alive(self.pids.get("libvirtd", 0) or 0):
                 raise NamespaceError(
                     f"libvirtd exited right after starting in namespace {self.name}: "
                     "see /var/log/libvirt/libvirtd.log"
                 )
-            time.sleep(0.5)
-        raise NamespaceError(
-            f"libvirtd in namespace {self.name} did not answer `virsh -c {LIBVIRT_URI} version` "
-            f"within {self.timeout:.0f} s"
-        )
+            return False
+
+        try:
+            wait_until(answers, self.timeout, 0.5, "libvirtd to answer")
+        except WaitTimeout:
+            raise NamespaceError(
+                f"libvirtd in namespace {self.name} did not answer `virsh -c {LIBVIRT_URI} "
+                f"version` within {self.timeout:.0f} s"
+            ) from None
 
     # -- stop --------------------------------------------------------------------------------
 
@@ -497,13 +518,15 @@ class LabNamespace:
         for p in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(p, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and any(_alive(p) for p in pids):
-            time.sleep(0.1)
+
+        def all_gone() -> bool:
+            return not any(_alive(p) for p in pids)
+
+        with contextlib.suppress(WaitTimeout):
+            wait_until(all_gone, grace, 0.1, "the lab's processes to end after SIGTERM")
         for p in pids:
             if _alive(p):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(p, signal.SIGKILL)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and any(_alive(p) for p in pids):
-            time.sleep(0.1)
+        with contextlib.suppress(WaitTimeout):
+            wait_until(all_gone, 5, 0.1, "the lab's processes to end after SIGKILL")

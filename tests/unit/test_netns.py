@@ -152,6 +152,16 @@ def test_qemu_conf_other_user_replaced_backup_kept(tmp_path: Path) -> None:
 # -- namespace lifecycle (no root side effects) ---------------------------------------------------
 
 
+class RecordingSh:
+    """Stands in for netns._sh: records each host command (argv) instead of running it."""
+
+    def __init__(self, ran: list[list[str]]) -> None:
+        self.ran = ran
+
+    def Command(self, name: str):  # type: ignore[no-untyped-def]  # sh's name
+        return lambda *args, **options: self.ran.append([name, *args])
+
+
 @pytest.fixture(autouse=True)
 def private_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(netns, "STATE_DIR", tmp_path / "run")
@@ -204,7 +214,7 @@ def test_refused_start_leaves_a_running_lab_untouched(
     monkeypatch.setattr(netns.os, "geteuid", lambda: 0)
     monkeypatch.setattr(netns.shutil, "which", lambda t: f"/usr/sbin/{t}")
     monkeypatch.setattr(netns, "_all_pids", lambda: list(comms))
-    monkeypatch.setattr(netns, "_comm", comms.get)
+    monkeypatch.setattr(netns, "process_comm", comms.get)
     monkeypatch.setattr(netns, "_netns_inode", lambda pid: 7)
     monkeypatch.setattr(LabNamespace, "_ns_inode", lambda self: 7)  # they live in it
     monkeypatch.setattr(LabNamespace, "namespace_pids", lambda self: list(comms))
@@ -213,7 +223,7 @@ def test_refused_start_leaves_a_running_lab_untouched(
     monkeypatch.setattr(LabNamespace, "_kill",
                         staticmethod(lambda pids, grace=0: killed.extend(pids)))
     ran: list[list[str]] = []
-    monkeypatch.setattr(netns.subprocess, "run", lambda cmd, **kw: ran.append(cmd))
+    monkeypatch.setattr(netns, "_sh", RecordingSh(ran))
     keeper = LabNamespace("webfarm-unit-test", owner_dir="/srv/first-checkout")
     keeper.state_file().parent.mkdir(parents=True, exist_ok=True)
     keeper.state_file().write_text('{"owner": "/srv/first-checkout", "pids": {"libvirtd": 501}}',
@@ -284,11 +294,11 @@ def test_start_refuses_a_foreign_libvirtd(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(netns.os, "geteuid", lambda: 0)
     monkeypatch.setattr(netns.shutil, "which", lambda t: f"/usr/sbin/{t}")
     monkeypatch.setattr(netns, "_all_pids", lambda: [4242, 4243])
-    monkeypatch.setattr(netns, "_comm", lambda pid: {4242: "libvirtd", 4243: "bash"}[pid])
+    monkeypatch.setattr(netns, "process_comm", lambda pid: {4242: "libvirtd", 4243: "bash"}[pid])
     monkeypatch.setattr(netns, "_netns_inode", lambda pid: 1)  # the host's namespace
     monkeypatch.setattr(LabNamespace, "stop", lambda self, **kw: None)
     ran: list[list[str]] = []
-    monkeypatch.setattr(netns.subprocess, "run", lambda cmd, **kw: ran.append(cmd))
+    monkeypatch.setattr(netns, "_sh", RecordingSh(ran))
     with pytest.raises(NamespaceError) as info:
         LabNamespace("webfarm-unit-test").start()
     msg = str(info.value)
