@@ -12,7 +12,7 @@ from webfarm import args, chapters
 from webfarm.cli import friendly, out
 
 # kinds whose detail is said once, for the whole kind
-SHARED_DETAIL = {"os": "keys read", "helpers": "added by this chapter"}
+SHARED_DETAIL = {"os": "keys read", "helpers": "called by the scripts"}
 
 
 def lines(chapter: chapters.Chapter) -> list[Text]:

@@ -3,8 +3,9 @@
 A chapter's files share its number: ``provision/NN-slug/`` (scripts), templates in
 ``webfarm/templates/NN-slug/``, config tests in ``tests/configs/test_NN_*.py``, checks in
 ``tests/chapters/test_NN_*.py`` and the tutorial page ``docs/chapters/NN-slug.md``. What no
-file name can say is written in the registry: the OS-table keys a chapter reads, the shell
-helpers it added to ``provision/lib/common.sh``, its facts modules and its failover drills.
+file name can say is written in the registry: the OS-table keys a chapter reads, its facts
+modules and its failover drills (the shell helpers of ``provision/lib/common.sh`` it calls,
+and the facts modules that name the chapter in their docstring, are found by reading them).
 :func:`files` lists all of them by kind (the tutorial's "This chapter's files" box and
 ``invoke chapter N --files``). Within a chapter, hosts run tier by tier: every host of a tier
 in parallel, the next tier only once the previous one succeeded.
@@ -12,6 +13,8 @@ in parallel, the next tier only once the previous one succeeded.
 
 from __future__ import annotations
 
+import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,8 +36,9 @@ class Chapter:
     tiers: tuple[tuple[str, ...], ...] = ((EVERY,),)
     # Links no file name carries (tests/unit/test_chapters.py checks each against the files):
     os_keys: tuple[str, ...] = ()  # keys of webfarm/os/*.yml the scripts/templates read
-    helpers: tuple[str, ...] = ()  # shell functions this chapter added to provision/lib/common.sh
-    facts: tuple[str, ...] = ()  # Python modules holding the chapter's facts (webfarm/web.py)
+    # Python modules holding the chapter's facts, besides those whose docstring names the
+    # chapter ("(chapter 02-dns)"), which files() finds by itself
+    facts: tuple[str, ...] = ()
     drills: tuple[str, ...] = ()  # failover drills, tests/drills/test_NAME.py
 
     @property
@@ -96,7 +100,6 @@ CHAPTERS: tuple[Chapter, ...] = (
             (EVERY,),
             os_keys=("family", "package_manager", "packages.base", "packages.client",
                      "services.chrony", "paths.chrony_conf", "paths.package_cache"),
-            helpers=("wf_move",),
             facts=("webfarm/timesync.py", "webfarm/mgmtnet.py")),
     Chapter(2, "02-dns", "DNS: a BIND 9 primary and secondary",
             "zone for the lab domain, TSIG-signed transfers, every host resolves through both",
@@ -106,7 +109,6 @@ CHAPTERS: tuple[Chapter, ...] = (
                      "paths.named_data_dir", "paths.named_group", "paths.named_run_dir",
                      "paths.named_secondary_dir", "paths.named_user", "paths.named_zone_dir",
                      "paths.nm_conf_d"),
-            helpers=("wf_service_off", "wf_next_serial"),
             drills=("dns",)),
     Chapter(3, "03-web", "Web farm: app and media servers as LVS-DR real servers",
             "nginx + PHP-FPM app, static media, VIPs on lo, ARP sysctls",
@@ -116,7 +118,6 @@ CHAPTERS: tuple[Chapter, ...] = (
                      "paths.nginx_fastcgi_params", "paths.nginx_group", "paths.nginx_user",
                      "paths.php_fpm_bin", "paths.php_fpm_pool_dir", "paths.php_fpm_socket",
                      "paths.www_root"),
-            helpers=("wf_systemd_unit", "wf_absent", "wf_selinux_fcontext"),
             facts=("webfarm/web.py",),
             drills=("web",)),
     Chapter(4, "04-lvs", "LVS-DR directors: keepalived VRRP + IPVS",
@@ -165,14 +166,15 @@ _SCRIPT_ROLES = {"all": "every host", "finish": "every host, last"}
 class ChapterFile:
     kind: str  # a key of KINDS
     path: str  # relative to the project root, with "/" separators
-    detail: str = ""  # the role of a script, the keys read from an OS table, the helpers
+    detail: str = ""  # the role of a script, the keys read from an OS table, the helpers called
 
 
 def files(chapter: Chapter) -> list[ChapterFile]:
     """Every file of ``chapter``, by kind in :data:`KINDS` order, paths sorted within a kind.
 
-    Scripts, templates, config tests and checks are found by their directory or name; the
-    OS-table keys, shell helpers, facts modules and drills come from the registry entry."""
+    Scripts, templates, config tests and checks are found by their directory or name, the
+    shell helpers by reading the scripts, facts modules by their docstring (and the registry
+    entry); the OS-table keys and the drills come from the registry entry."""
 
     def rel(path: Path) -> str:
         return path.relative_to(ROOT).as_posix()
@@ -183,9 +185,9 @@ def files(chapter: Chapter) -> list[ChapterFile]:
     out += [ChapterFile("template", rel(p)) for p in sorted(templates.rglob("*")) if p.is_file()]
     if chapter.os_keys:
         out += [ChapterFile("os", t, ", ".join(chapter.os_keys)) for t in OS_TABLES]
-    if chapter.helpers:
-        out.append(ChapterFile("helpers", COMMON_SH, ", ".join(chapter.helpers)))
-    out += [ChapterFile("facts", f) for f in chapter.facts]
+    if called := helpers(chapter):
+        out.append(ChapterFile("helpers", COMMON_SH, ", ".join(called)))
+    out += [ChapterFile("facts", f) for f in facts(chapter)]
     for kind, folder in (("config", "configs"), ("check", "chapters")):
         found = sorted((ROOT / "tests" / folder).glob(f"test_{chapter.tag}_*.py"))
         out += [ChapterFile(kind, rel(p)) for p in found]
@@ -200,3 +202,32 @@ def files_by_kind(chapter: Chapter) -> dict[str, list[ChapterFile]]:
     for f in files(chapter):
         grouped.setdefault(f.kind, []).append(f)
     return grouped
+
+
+_DEFINED = re.compile(r"^(wf_[a-z0-9_]+)\(\)", re.M)
+
+
+def helpers(chapter: Chapter) -> list[str]:
+    """Functions of provision/lib/common.sh the chapter's scripts call, in common.sh order."""
+    scripts = "\n".join(p.read_text(encoding="utf-8")
+                        for p in sorted(chapter.provision_dir.glob("*.sh")))
+    defined = _DEFINED.findall((ROOT / COMMON_SH).read_text(encoding="utf-8"))
+    return [name for name in defined if re.search(rf"(?<![\w-]){name}(?![\w-])", scripts)]
+
+
+def facts(chapter: Chapter) -> list[str]:
+    """The registry's facts modules, then every ``webfarm/*.py`` whose docstring's first
+    paragraph names the chapter's slug ("Who gives the time to whom (chapter 01-base).")."""
+    found = list(chapter.facts)
+    slug = re.compile(rf"\b{re.escape(chapter.slug)}\b")
+    for module in sorted((ROOT / "webfarm").glob("*.py")):
+        rel = module.relative_to(ROOT).as_posix()
+        if rel in found:
+            continue
+        try:
+            doc = ast.get_docstring(ast.parse(module.read_text(encoding="utf-8"))) or ""
+        except (SyntaxError, UnicodeDecodeError):  # a module being edited: not a fact now
+            continue
+        if slug.search(doc.split("\n\n")[0]):
+            found.append(rel)
+    return found

@@ -173,8 +173,8 @@ def files_box(chapter: chapters.Chapter) -> str:
             continue
         if kind == "helpers":
             f = found[0]
-            names = ", ".join(f"`{h}`" for h in chapter.helpers)
-            lines.append(f"    - **{heading}** added here to [`{f.path}`]"
+            names = ", ".join(f"`{h}`" for h in f.detail.split(", "))
+            lines.append(f"    - **{heading}** from [`{f.path}`]"
                          f"({_link(here, file_page(f.path))}): {names}")
             continue
         links = []
@@ -218,8 +218,10 @@ def source_pages() -> dict[str, str]:
             what = chapters.KINDS[f.kind].lower()
             if f.kind == "script":
                 what = f"script for {f.detail}"
-            elif f.kind in ("os", "helpers"):
-                what = f"{what}: {f.detail}"
+            elif f.kind == "os":
+                what = f"keys read: {f.detail}"
+            elif f.kind == "helpers":
+                what = f"helpers called: {f.detail}"
             belongs.append(f"- [{chapter.number}. {chapter.title}]"
                            f"({_link(uri, _chapter_uri(chapter))}): {what}")
         pages[uri] = "\n".join([

@@ -250,14 +250,27 @@ def test_os_keys_exist_in_every_os_table(chapter: Chapter, family: str) -> None:
         assert not name or name in value, f"{key} is not in webfarm/os/{family}.yml"
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
-def test_helpers_are_defined_and_used_by_the_chapter(chapter: Chapter) -> None:
+def test_helpers_are_the_common_sh_functions_the_scripts_call() -> None:
     common = (ROOT / chapters.COMMON_SH).read_text(encoding="utf-8")
-    scripts = "\n".join(p.read_text(encoding="utf-8")
-                        for p in chapter.provision_dir.glob("*.sh"))
-    for helper in chapter.helpers:
-        assert re.search(rf"^{helper}\(\)", common, re.M), f"{helper} not in common.sh"
-        assert re.search(rf"\b{helper}\b", scripts), f"{chapter.slug} never calls {helper}"
+    assert "wf_next_serial" in chapters.helpers(chapters.get("02-dns"))
+    assert "wf_next_serial" not in chapters.helpers(chapters.get("04-lvs"))
+    for chapter in CHAPTERS:
+        called = chapters.helpers(chapter)
+        assert "wf_put" in called or "wf_install" in called, chapter.slug
+        scripts = "\n".join(p.read_text(encoding="utf-8")
+                            for p in chapter.provision_dir.glob("*.sh"))
+        for name in called:
+            assert f"\n{name}() {{" in common and name in scripts
+
+
+def test_facts_modules_come_from_the_registry_and_the_docstrings() -> None:
+    assert chapters.facts(chapters.get(1))[:2] == ["webfarm/timesync.py", "webfarm/mgmtnet.py"]
+    assert "webfarm/web.py" in chapters.facts(chapters.get(3))
+    assert "webfarm/dnsplan.py" in chapters.facts(chapters.get(2))  # "(chapter 02-dns)"
+    for chapter in CHAPTERS:
+        found = chapters.facts(chapter)
+        assert len(found) == len(set(found)), found
+        assert "webfarm/chapters.py" not in found
 
 
 def test_files_by_kind_keeps_the_kinds_order() -> None:
@@ -274,7 +287,7 @@ def test_invoke_chapter_files_prints_every_file(capsys: pytest.CaptureFixture[st
     printed = capsys.readouterr().out
     for f in chapters.files(chapters.get(3)):
         assert f.path in printed
-    assert "role app" in printed and "wf_systemd_unit" in printed
+    assert "role app" in printed and "wf_put" in printed
 
 
 def test_invoke_chapter_files_refuses_an_unknown_chapter(
