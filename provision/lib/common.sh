@@ -87,8 +87,8 @@ wf_mktemp() {
   # removed when the shell exits, or sooner by wf_rmtemp. Call it as `wf_mktemp tmp`, never
   # inside $(...): the removal would be registered in that subshell and run at once.
   local _wf_mktemp_path
-  if [[ ! $1 =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || [ "$1" = _wf_mktemp_path ]; then
-    echo "wf_mktemp: '$1' is not a variable name to store the path in" >&2
+  if [[ ! ${1:-} =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || [ "$1" = _wf_mktemp_path ]; then
+    echo "wf_mktemp: '${1:-}' is not a variable name to store the path in" >&2
     return 2
   fi
   _wf_mktemp_path=$(mktemp)
