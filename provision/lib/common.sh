@@ -275,7 +275,8 @@ wf_sysctl() {
   local name=$1
   shift
   local file="/etc/sysctl.d/60-webfarm-$name.conf" kv
-  printf '%s\n' "# webfarm: $name" "$@" | sed 's/=/ = /' | wf_put_text "$file" 0644 root:root
+  # process substitution, not a pipe: wf_put_text must run in this shell to count its change
+  wf_put_text "$file" 0644 root:root < <(printf '%s\n' "# webfarm: $name" "$@" | sed 's/=/ = /')
   for kv in "$@"; do
     sysctl -q -w "$kv" >/dev/null
   done
