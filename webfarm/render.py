@@ -16,7 +16,7 @@ from typing import Any
 
 import jinja2
 
-from webfarm import chapters, dnsplan, fsutil, timesync, topology
+from webfarm import chapters, dnsplan, firewall, fsutil, lvs, timesync, topology, vrrp
 from webfarm import os as osdata
 from webfarm.filters import FILTERS, TemplateValueError
 from webfarm.state import State
@@ -52,6 +52,9 @@ def environment() -> jinja2.Environment:
     # The decisions live in Python (tested there); the templates call them and format.
     env.globals["timesync"] = timesync  # who gives the time to whom (chapter 01)
     env.globals["dnsplan"] = dnsplan  # primary/secondaries, zones, records (chapter 02)
+    env.globals["lvs"] = lvs  # virtual services, real servers, VIPs on lo (03, 04)
+    env.globals["vrrp"] = vrrp  # VRRP instances: router ids, priorities, peers (04)
+    env.globals["firewall"] = firewall  # ports the directors open, SELinux (04)
     return env
 
 

@@ -1,0 +1,34 @@
+"""The LVS-DR layout (chapters 03-web and 04-lvs): which VIPs the directors float, which real
+servers serve each VIP, and which VIPs a real server must own on ``lo``.
+
+The templates call these functions (the ``lvs`` template global) and only format them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from webfarm.topology import Host, Lab, Vip
+
+DIRECTOR = "director"  # the role whose pair holds the LVS VIPs
+
+
+def directors(lab: Lab) -> list[Host]:
+    return lab.hosts_with(DIRECTOR)
+
+
+def virtual_services(lab: Lab) -> list[Vip]:
+    """The VIPs the directors float, one IPVS virtual service each (lab.yml order)."""
+    return lab.vips_held_by(DIRECTOR)
+
+
+def real_servers(lab: Lab, vip: Vip) -> list[ipaddress.IPv4Address]:
+    """Where a virtual service forwards to: every host of the VIP's pool, at its address on
+    the VIP's network (lab.yml order)."""
+    return [h.addresses[vip.network] for h in lab.hosts_with(vip.pool)]
+
+
+def lo_vips(lab: Lab, host: Host) -> list[Vip]:
+    """The VIPs ``host`` owns on ``lo`` as a real server: those whose pool is one of its
+    roles (a host with app and media serves both the www and the media VIP)."""
+    return [v for v in lab.vips.values() if v.pool in host.roles]
