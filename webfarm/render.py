@@ -16,7 +16,7 @@ from typing import Any
 
 import jinja2
 
-from webfarm import chapters, dnsplan, firewall, fsutil, lvs, timesync, topology, vrrp
+from webfarm import chapters, dnsplan, firewall, fsutil, hostsfile, lvs, timesync, topology, vrrp
 from webfarm import os as osdata
 from webfarm.filters import FILTERS, TemplateValueError
 from webfarm.state import State
@@ -51,6 +51,7 @@ def environment() -> jinja2.Environment:
     env.filters.update(FILTERS)  # hostname, dnsname, ipv4, oneline, ruby_comment
     # The decisions live in Python (tested there); the templates call them and format.
     env.globals["timesync"] = timesync  # who gives the time to whom (chapter 01)
+    env.globals["hostsfile"] = hostsfile  # who /etc/hosts lists, where (chapter 01)
     env.globals["dnsplan"] = dnsplan  # primary/secondaries, zones, records (chapter 02)
     env.globals["lvs"] = lvs  # virtual services, real servers, VIPs on lo (03, 04)
     env.globals["vrrp"] = vrrp  # VRRP instances: router ids, priorities, peers (04)
