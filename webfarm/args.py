@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from webfarm import chapters
+from webfarm import chapters, paths
 from webfarm.topology import LIBVIRT_DRIVERS
 
 PROVIDERS = ("libvirt", "virtualbox")
@@ -193,7 +193,7 @@ def box_os(value: str, known: Iterable[str], option: str = "--os") -> str:
 def lab_file(value: str | None, option: str = "--lab") -> str:
     """The lab file: an existing, readable, UTF-8 text file."""
     if value is None:
-        return "lab.yml"
+        return str(paths.LAB_FILE)
     fix = "give the path of a lab file, e.g. --lab lab.yml (run from the project's top folder)"
     if not value.strip():
         raise problem(option, "is empty", fix)

@@ -19,11 +19,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from webfarm import render, topology
+from webfarm import paths, render, topology
 from webfarm import secrets as lab_secrets
 from webfarm.state import State
 
-OUT = Path(".lab/bench.json")
+OUT = paths.BENCH_FILE
 GOALS = {"up_s": 600.0, "idle_vm_rss_mb": 614.0, "director_crash_outage_s": 4.0}
 
 
@@ -37,18 +37,18 @@ def _time(func: Callable[[], Any], repeat: int = 5) -> float:
 
 
 def generator(profile: str) -> dict[str, float]:
-    lab = topology.load("lab.yml", profile)
+    lab = topology.load(paths.LAB_FILE, profile)
     secrets = lab_secrets.redacted()
     with tempfile.TemporaryDirectory() as tmp:
         return {
-            "validate_ms": _time(lambda: topology.load("lab.yml", profile)),
+            "validate_ms": _time(lambda: topology.load(paths.LAB_FILE, profile)),
             "vagrantfile_ms": _time(render.vagrantfile),
             "render_hosts_ms": _time(lambda: render.render_lab(lab, secrets, State(),
                                                                 Path(tmp))),
         }
 
 
-def lab_figures(report_path: Path = Path(".lab/e2e/report.json")) -> dict[str, Any]:
+def lab_figures(report_path: Path = paths.E2E_REPORT) -> dict[str, Any]:
     if not report_path.exists():
         return {"note": "no e2e report yet: run invoke e2e first"}
     report = json.loads(report_path.read_text(encoding="utf-8"))

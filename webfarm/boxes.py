@@ -22,11 +22,12 @@ import sh
 import vagrant as pyvagrant
 from rich.console import Console
 
+from webfarm import paths
 from webfarm import vagrant as lab_vagrant
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-BOX_DIR = Path(".lab/boxes")
-LOG_DIR = Path(".lab/logs")
+REPO_ROOT = paths.ROOT
+BOX_DIR = paths.BOX_DIR
+LOG_DIR = paths.LOG_DIR
 DEBIAN12_DIR = REPO_ROOT / "packer" / "debian12"
 DEBIAN12_SCRIPT = DEBIAN12_DIR / "build-box.sh"
 DEBIAN12_PACKAGES = DEBIAN12_DIR / "packages.txt"

@@ -9,11 +9,12 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from webfarm import paths
 from webfarm.chapters import Chapter
+from webfarm.paths import SSH_CONFIG
 from webfarm.topology import Lab
-from webfarm.vagrant import SSH_CONFIG
 
-RESULTS = Path(".lab/checks")
+RESULTS = paths.CHECKS_DIR
 
 
 @dataclass(frozen=True)
@@ -31,12 +32,12 @@ class CheckResult:
 
 
 def chapter_tests(chapter: Chapter) -> list[Path]:
-    return sorted(Path("tests/chapters").glob(f"test_{chapter.tag}_*.py"))
+    return sorted(paths.CHAPTER_TESTS.glob(f"test_{chapter.tag}_*.py"))
 
 
 def drill_tests(name: str | None = None) -> list[Path]:
     pattern = f"test_{name}.py" if name else "test_*.py"
-    return sorted(Path("tests/drills").glob(pattern))
+    return sorted(paths.DRILL_TESTS.glob(pattern))
 
 
 def run_pytest(name: str, paths: list[Path], lab: Lab, extra: list[str] | None = None,

@@ -15,7 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-RESULTS = Path(".lab/drills")
+from webfarm import paths
+
+RESULTS = paths.DRILLS_DIR
 
 
 class Runner(Protocol):

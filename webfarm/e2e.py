@@ -25,14 +25,14 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from webfarm import chapters, checks, render, runner, topology
+from webfarm import chapters, checks, paths, render, runner, topology
 from webfarm import secrets as lab_secrets
 from webfarm import state as lab_state
 from webfarm import vagrant as lab_vagrant
 from webfarm.args import UserError
 
 console = Console(stderr=True)
-E2E_DIR = Path(".lab/e2e")
+E2E_DIR = paths.E2E_DIR
 REPORT = E2E_DIR / "report.json"
 INNER = E2E_DIR / "inner.json"
 NAMESPACE = "webfarm-e2e"
@@ -117,7 +117,7 @@ def qemu_rss_mb() -> dict[str, int]:
 def _load(profile: str) -> topology.Lab:
     """The lab (cli.e2e checked the options, lab.yml, run state and secrets already)."""
     try:
-        return topology.load("lab.yml", profile)
+        return topology.load(paths.LAB_FILE, profile)
     except topology.LabFileError as err:
         console.print(str(err), highlight=False, markup=False, soft_wrap=True)
         sys.exit(2)
@@ -229,7 +229,7 @@ def _run_recording(cmd: list[str], env: dict[str, str], ns: Any) -> int:
 def _forget_vagrant_machines() -> None:
     """This checkout's Vagrant state of earlier runs (.vagrant/machines): its VMs were removed
     or belong to the run being replaced; a fresh run must not adopt them."""
-    machines = Path(".vagrant/machines")
+    machines = paths.VAGRANT_MACHINES
     if machines.is_dir():
         shutil.rmtree(machines)
         console.print("removed this checkout's stale .vagrant/machines (a fresh run starts new "
@@ -262,7 +262,7 @@ def teardown(ns: Any) -> None:
         st = lab_state.State(profile="mini")
     if ns.exists():
         try:
-            lab = topology.load("lab.yml", st.profile)
+            lab = topology.load(paths.LAB_FILE, st.profile)
             for provider, options in st.provider.items():
                 lab = lab.with_provider(provider, **options)
             env = lab_vagrant.lab_env(lab)
@@ -332,7 +332,7 @@ def inner(profile: str, upto: int, run_drills: bool, reuse: bool = False) -> int
 
     try:
         st = lab_state.load()
-        lab = topology.load("lab.yml", profile)
+        lab = topology.load(paths.LAB_FILE, profile)
         for provider, options in st.provider.items():
             lab = lab.with_provider(provider, **options)
         render.render_lab(lab, lab_secrets.load(), st)
@@ -383,7 +383,7 @@ def inner(profile: str, upto: int, run_drills: bool, reuse: bool = False) -> int
                 name = path.stem.removeprefix("test_")
                 console.rule(escape(f"drill {name}"))
                 res = checks.run_drill(lab, name)
-                result_file = Path(".lab/drills") / f"{name}.json"
+                result_file = paths.DRILLS_DIR / f"{name}.json"
                 outage = None
                 if result_file.exists():
                     outage = json.loads(result_file.read_text()).get("outage_s")

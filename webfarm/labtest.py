@@ -17,18 +17,18 @@ from pathlib import Path
 import pytest
 import testinfra
 
+from webfarm import paths, topology
 from webfarm import state as lab_state
-from webfarm import topology
 from webfarm.topology import Lab
 
-ROOT = Path(__file__).resolve().parents[1]
-SSH_CONFIG = Path(os.environ.get("WEBFARM_SSH_CONFIG", ROOT / ".lab" / "ssh-config"))
+ROOT = paths.ROOT
+SSH_CONFIG = Path(os.environ.get("WEBFARM_SSH_CONFIG", paths.SSH_CONFIG))
 
 
 @cache
 def current_lab() -> Lab:
-    profile = os.environ.get("WEBFARM_PROFILE") or lab_state.load(ROOT / ".lab/state.yml").profile
-    return topology.load(ROOT / "lab.yml", profile)
+    profile = os.environ.get("WEBFARM_PROFILE") or lab_state.load(paths.STATE_FILE).profile
+    return topology.load(paths.LAB_FILE, profile)
 
 
 def role_hosts(role: str) -> list[str]:
@@ -56,7 +56,8 @@ def remote_root(name: str) -> testinfra.host.Host:
 
 def rerun_chapter(name: str, chapter: str) -> str:
     """Run a chapter again on ``name`` and return its summary line (for idempotence checks)."""
-    out = remote_root(name).check_output(f"bash /vagrant/provision/chapter.sh {chapter} {name}")
+    script = paths.guest("provision", "chapter.sh")
+    out = remote_root(name).check_output(f"bash {script} {chapter} {name}")
     return out.strip().splitlines()[-1]
 
 
@@ -157,4 +158,4 @@ def secrets_fixture() -> dict[str, str]:
     """The lab's generated secrets (.lab/secrets.yml)."""
     from webfarm import secrets as lab_secrets
 
-    return lab_secrets.load(ROOT / ".lab" / "secrets.yml")
+    return lab_secrets.load(paths.SECRETS_FILE)

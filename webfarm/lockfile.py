@@ -13,8 +13,10 @@ import sys
 import tomllib
 from pathlib import Path
 
-LOCK_FILE = Path("requirements.lock")
-PYPROJECT = Path("pyproject.toml")
+from webfarm import paths
+
+LOCK_FILE = paths.LOCK_FILE
+PYPROJECT = paths.PYPROJECT
 LOWEST_PYTHON = "3.11"
 
 

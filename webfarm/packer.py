@@ -18,12 +18,13 @@ from pathlib import Path
 import sh
 from rich.console import Console
 
+from webfarm import paths
 from webfarm.boxes import run_with_status
 
 EL9_DISTROS = ("almalinux9", "rocky9", "centos-stream9")
 MIN_PACKER = (1, 7)  # `packer init` and `required_plugins` appeared in Packer 1.7
 TEMPLATE_DIR = Path("packer") / "el9"  # relative to the project root
-LOG_SUBDIR = Path(".lab") / "logs" / "box"
+LOG_SUBDIR = Path(paths.in_project(paths.BOX_LOG_DIR))  # relative to the project root
 KVM_DEVICE = Path("/dev/kvm")
 # Vagrant provider -> the Packer source that builds a box for it
 SOURCES: dict[str, str] = {"libvirt": "qemu.el9", "virtualbox": "virtualbox-iso.el9"}

@@ -16,7 +16,18 @@ from typing import Any
 
 import jinja2
 
-from webfarm import chapters, dnsplan, firewall, fsutil, hostsfile, lvs, timesync, topology, vrrp
+from webfarm import (
+    chapters,
+    dnsplan,
+    firewall,
+    fsutil,
+    hostsfile,
+    lvs,
+    paths,
+    timesync,
+    topology,
+    vrrp,
+)
 from webfarm import os as osdata
 from webfarm.filters import FILTERS, TemplateValueError
 from webfarm.state import State
@@ -24,9 +35,9 @@ from webfarm.topology import Host, Lab
 from webfarm.validation import BOOT_TIMEOUT  # seconds, when lab.yml sets none
 
 TEMPLATES = Path(__file__).parent / "templates"
-HOSTS_DIR = Path(".lab/hosts")
-GUEST_ROOT = "/vagrant"  # where the project is synced on every VM (rsync)
-VAGRANTFILE = Path("Vagrantfile")
+HOSTS_DIR = paths.HOSTS_DIR
+GUEST_ROOT = paths.GUEST_ROOT  # where the project is synced on every VM (rsync)
+VAGRANTFILE = paths.VAGRANTFILE
 HOST_FILE_MODE = 0o600  # host files carry secrets (TSIG key, VRRP password)
 ENV_NAME_RE = re.compile(r"\A[A-Z_][A-Z0-9_]*\Z")
 
@@ -103,7 +114,7 @@ def vagrant_data(default: Lab, labs: dict[str, Lab]) -> dict[str, Any]:
     virtualbox = default.provider.get("virtualbox", {})
     return {
         "lab": default.name,
-        "source": str(default.source),
+        "source": paths.in_project(default.source),
         "default_profile": default.profile,
         "guest_root": GUEST_ROOT,
         "libvirt": {
@@ -205,7 +216,7 @@ def host_env(lab: Lab, host: Host, state: State) -> dict[str, str]:
         "WF_NETWORKS": " ".join(host.networks),
         "WF_PACKAGE_SOURCE": state.package_source,
         "WF_ROOT": GUEST_ROOT,
-        "WF_FILES": f"{GUEST_ROOT}/.lab/hosts/{host.name}/files",
+        "WF_FILES": f"{paths.guest_host_dir(host.name)}/files",
     }
     for net, addr in host.addresses.items():
         n = lab.networks[net]

@@ -18,12 +18,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from webfarm import render
+from webfarm import paths, render
 from webfarm import secrets as lab_secrets
 from webfarm.chapters import Chapter
+from webfarm.paths import LOG_DIR, SSH_CONFIG
 from webfarm.state import State
 from webfarm.topology import Host, Lab
-from webfarm.vagrant import LOG_DIR, SSH_CONFIG
 
 console = Console(stderr=True)
 PARALLEL = 4  # hosts provisioned at once within a tier (TCG on 2 cores: keep it modest)
@@ -71,8 +71,9 @@ def sync(lab: Lab, hosts: list[Host], ssh_config: Path = SSH_CONFIG) -> None:
         log = LOG_DIR / h.name / "sync.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("a", encoding="utf-8") as fh:
-            for src, dest in (("provision/", "/vagrant/provision/"),
-                              (f"{render.HOSTS_DIR}/{h.name}/", f"/vagrant/.lab/hosts/{h.name}/")):
+            for src, dest in ((f"{paths.PROVISION_DIR}/", f"{paths.guest('provision')}/"),
+                              (f"{render.HOSTS_DIR}/{h.name}/",
+                               f"{paths.guest_host_dir(h.name)}/")):
                 subprocess.run(ssh_cmd(h.name, f"sudo mkdir -p {dest}", ssh_config), check=True,
                                stdout=fh, stderr=subprocess.STDOUT, timeout=120)
                 proc = subprocess.run([*base, src, f"{h.name}:{dest}"], stdout=fh,
@@ -89,7 +90,7 @@ def _run_host(chapter: Chapter, host: Host, ssh_config: Path) -> HostRun:
     log = LOG_DIR / host.name / f"{chapter.tag}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    cmd = ssh_cmd(host.name, f"sudo bash /vagrant/provision/chapter.sh {chapter.slug} "
+    cmd = ssh_cmd(host.name, f"sudo bash {paths.guest('provision', 'chapter.sh')} {chapter.slug} "
                   f"{host.name}", ssh_config)
     with log.open("w", encoding="utf-8") as fh:
         fh.write(f"$ {' '.join(cmd)}\n")

@@ -21,9 +21,10 @@ import yaml
 from rich.console import Console
 from rich.text import Text
 
+from webfarm import paths
 from webfarm.args import UserError, kind, printable, write_fix
 
-DEFAULT = Path(".lab/secrets.yml")
+DEFAULT = paths.SECRETS_FILE
 
 # name -> generator. VRRP PASS auth is at most 8 characters (keepalived truncates longer ones).
 GENERATORS = {

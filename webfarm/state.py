@@ -19,6 +19,7 @@ import yaml
 from rich.console import Console
 from rich.text import Text
 
+from webfarm import paths
 from webfarm.args import (
     NETNS_NAME,
     PROFILE_NAME,
@@ -31,8 +32,8 @@ from webfarm.args import (
 )
 from webfarm.topology import LIBVIRT_DRIVERS
 
-LAB_DIR = Path(".lab")
-STATE_FILE = LAB_DIR / "state.yml"
+LAB_DIR = paths.LAB_DIR
+STATE_FILE = paths.STATE_FILE
 PACKAGE_SOURCES = ("mirror", "offline")
 # Options `invoke up --driver` and `invoke e2e` record per provider.
 PROVIDER_OPTIONS: dict[str, tuple[str, ...]] = {"libvirt": ("driver", "emulator_path"),

@@ -14,7 +14,9 @@ from typing import Any, NoReturn
 
 import yaml
 
-DEFAULT_FILE = Path("lab.yml")
+from webfarm import paths
+
+DEFAULT_FILE = paths.LAB_FILE
 OS_FAMILIES = ("debian12", "el9")
 DB_ENGINES = ("auto", "ndb", "galera")
 LIBVIRT_DRIVERS = ("kvm", "qemu")

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import vagrant as pyvagrant
 
+from webfarm import paths
 from webfarm.topology import Lab
 
-LOG_DIR = Path(".lab/logs")
-SSH_CONFIG = Path(".lab/ssh-config")
+LOG_DIR = paths.LOG_DIR
+SSH_CONFIG = paths.SSH_CONFIG
 
 
 class VagrantError(Exception):
@@ -106,7 +107,7 @@ class LabVagrant(pyvagrant.Vagrant):
         return self._stream_vagrant_command(args)  # type: ignore[no-any-return]
 
 
-def client(lab: Lab, root: Path = Path("."), prefix: Sequence[str] = ()) -> LabVagrant:
+def client(lab: Lab, root: Path = paths.ROOT, prefix: Sequence[str] = ()) -> LabVagrant:
     """python-vagrant bound to the lab's environment (quiet: output is captured)."""
     require_vagrant()
     return LabVagrant(root, lab_env(lab), prefix)

@@ -185,6 +185,7 @@ def project(tmp_path: Path) -> Path:
     (proj / "tests" / "drills").mkdir(parents=True)
     (proj / ".lab").mkdir()
     shutil.copy(ROOT / "tasks.py", proj / "tasks.py")
+    (proj / "webfarm").symlink_to(ROOT / "webfarm")  # with lab.yml + tasks.py: the project root
     shutil.copy(ROOT / "tests" / "fixtures" / "lab.yml", proj / "lab.yml")
     for drill in (ROOT / "tests" / "drills").glob("test_*.py"):
         (proj / "tests" / "drills" / drill.name).write_text("", encoding="utf-8")
