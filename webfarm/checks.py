@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
+
+import sh
 
 from webfarm import paths
 from webfarm.chapters import Chapter
@@ -50,7 +51,9 @@ def run_pytest(name: str, paths: list[Path], lab: Lab, extra: list[str] | None =
     env = dict(os.environ, WEBFARM_PROFILE=lab.profile, WEBFARM_SSH_CONFIG=str(ssh_config))
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "testpaths=",
            f"--junitxml={junit}", "-rfEs", *(extra or []), *map(str, paths)]
-    subprocess.run(cmd, env=env, check=False)
+    # in the foreground on this terminal (pytest's own output); its exit code is not needed:
+    # the counts come from the JUnit report
+    sh.Command(cmd[0])(*cmd[1:], _fg=True, _env=env, _ok_code=range(256))
     return parse_junit(name, junit)
 
 

@@ -30,6 +30,7 @@ from webfarm import secrets as lab_secrets
 from webfarm import state as lab_state
 from webfarm import vagrant as lab_vagrant
 from webfarm.args import UserError
+from webfarm.wait import WaitTimeout, wait_until
 
 console = Console(stderr=True)
 E2E_DIR = paths.E2E_DIR
@@ -211,7 +212,12 @@ def main(profile: str = "mini", upto: int | None = None, keep: bool = False,
 
 def _run_recording(cmd: list[str], env: dict[str, str], ns: Any) -> int:
     """Run the inner phase; meanwhile keep the namespace's record of what the run created in
-    libvirt up to date, so that a run killed from outside leaves a list for the next one."""
+    libvirt up to date, so that a run killed from outside leaves a list for the next one.
+
+    Kept on subprocess.Popen, not sh: the inner phase must inherit this terminal (its rich
+    live status, Ctrl-C) while this process wakes up every RECORD_EVERY seconds; with sh
+    that is ``_bg=True`` plus ``_out``/``_err``/``_in`` pointed back at our own streams and
+    sh's polling ``wait(timeout)``, which says the same thing less plainly."""
     with subprocess.Popen(cmd, env=env) as proc:
         while True:
             try:
@@ -265,10 +271,14 @@ def teardown(ns: Any) -> None:
             lab = topology.load(paths.LAB_FILE, st.profile)
             for provider, options in st.provider.items():
                 lab = lab.with_provider(provider, **options)
-            env = lab_vagrant.lab_env(lab)
-            subprocess.run([*ns.exec_prefix(), "vagrant", "destroy", "-f"], env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600,
-                           check=False)
+            # python-vagrant, inside the namespace, given 600 s (coreutils timeout: Vagrant
+            # has no timeout of its own); output in .lab/logs/vagrant-destroy.log
+            code = lab_vagrant.stream(lab, ["destroy", "-f"], "vagrant-destroy",
+                                      prefix=["timeout", "600", *ns.exec_prefix()])
+            if code != 0:
+                what = "timed out after 600 s" if code == 124 else f"exit {code}"
+                console.print(f"vagrant destroy: {what}; see .lab/logs/vagrant-destroy.log "
+                              "(tearing down anyway)", markup=False, style="yellow")
         except Exception as err:
             console.print(f"vagrant destroy: {err}", markup=False, style="yellow")
         _end_ssh_masters(ns)
@@ -282,15 +292,17 @@ def teardown(ns: Any) -> None:
 def _end_ssh_masters(ns: Any) -> None:
     """ssh ControlMaster processes (testinfra, our runner) linger in the namespace: they are
     ours, end them by PID."""
+    from webfarm.netns import process_comm
+
+    ended = []
     for pid in ns.namespace_pids():
-        try:
-            comm = Path(f"/proc/{pid}/comm").read_text().strip()
-        except OSError:
-            continue
-        if comm == "ssh":
+        if process_comm(pid) == "ssh":
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-    time.sleep(1)
+                ended.append(pid)
+    with contextlib.suppress(WaitTimeout):  # at most 1 s, as the fixed sleep it replaces
+        wait_until(lambda: not any(process_comm(p) == "ssh" for p in ended), 1, 0.1,
+                   "the lab's ssh masters to end")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,12 +9,13 @@ and the log. Chapters are idempotent, so running one again resumes where it fail
 
 from __future__ import annotations
 
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
+import sh
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -26,6 +27,8 @@ from webfarm.state import State
 from webfarm.topology import Host, Lab
 
 console = Console(stderr=True)
+# host commands: pipes, not sh's default pseudo-terminal; any exit code (read by the caller)
+_sh = sh.bake(_tty_out=False, _ok_code=range(256), _return_cmd=True)
 PARALLEL = 4  # hosts provisioned at once within a tier (TCG on 2 cores: keep it modest)
 TIMEOUT = 1800  # seconds one host may take for one chapter
 
@@ -63,6 +66,18 @@ def ssh_cmd(host: str, command: str, ssh_config: Path = SSH_CONFIG) -> list[str]
     return ["ssh", "-F", str(ssh_config), "-o", "BatchMode=yes", host, command]
 
 
+def _logged(cmd: list[str], log: TextIO, timeout: float) -> int:
+    """Run CMD with its output (stderr included) into the open LOG; its exit code, or -1
+    (noted in the log) when it was killed after TIMEOUT seconds."""
+    log.flush()
+    try:
+        return _sh.Command(cmd[0])(*cmd[1:], _out=log, _err_to_out=True,  # type: ignore[no-any-return]
+                                   _timeout=timeout).exit_code
+    except sh.TimeoutException:
+        log.write(f"\nwebfarm: timed out after {timeout:g} s\n")
+        return -1
+
+
 def sync(lab: Lab, hosts: list[Host], ssh_config: Path = SSH_CONFIG) -> None:
     """Copy provision/ and each host's rendered files to /vagrant on the host."""
     def one(h: Host) -> None:
@@ -74,13 +89,14 @@ def sync(lab: Lab, hosts: list[Host], ssh_config: Path = SSH_CONFIG) -> None:
             for src, dest in ((f"{paths.PROVISION_DIR}/", f"{paths.guest('provision')}/"),
                               (f"{render.HOSTS_DIR}/{h.name}/",
                                f"{paths.guest_host_dir(h.name)}/")):
-                subprocess.run(ssh_cmd(h.name, f"sudo mkdir -p {dest}", ssh_config), check=True,
-                               stdout=fh, stderr=subprocess.STDOUT, timeout=120)
-                proc = subprocess.run([*base, src, f"{h.name}:{dest}"], stdout=fh,
-                                      stderr=subprocess.STDOUT, timeout=300, check=False)
-                if proc.returncode != 0:
+                mkdir = _logged(ssh_cmd(h.name, f"sudo mkdir -p {dest}", ssh_config), fh, 120)
+                if mkdir != 0:
+                    raise ChapterFailed(f"creating {dest} on {h.name} failed (ssh exit {mkdir}); "
+                                        f"see {log}")
+                code = _logged([*base, src, f"{h.name}:{dest}"], fh, 300)
+                if code != 0:
                     raise ChapterFailed(f"copying {src} to {h.name} failed (rsync exit "
-                                        f"{proc.returncode}); see {log}")
+                                        f"{code}); see {log}")
 
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
         list(pool.map(one, hosts))
@@ -94,14 +110,7 @@ def _run_host(chapter: Chapter, host: Host, ssh_config: Path) -> HostRun:
                   f"{host.name}", ssh_config)
     with log.open("w", encoding="utf-8") as fh:
         fh.write(f"$ {' '.join(cmd)}\n")
-        fh.flush()
-        try:
-            proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, timeout=TIMEOUT,
-                                  check=False)
-            code = proc.returncode
-        except subprocess.TimeoutExpired:
-            fh.write(f"\nwebfarm: timed out after {TIMEOUT} s\n")
-            code = -1
+        code = _logged(cmd, fh, TIMEOUT)
     text = log.read_text(encoding="utf-8", errors="replace")
     changed = None
     for line in reversed(text.splitlines()):

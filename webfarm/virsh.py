@@ -3,7 +3,7 @@ host for ``invoke up``, the lab's namespace for the e2e inner phase."""
 
 from __future__ import annotations
 
-import subprocess
+import sh
 
 URI = "qemu:///system"
 TIMEOUT = 120  # seconds; libvirt answers in well under a second unless it is wedged
@@ -17,13 +17,15 @@ def virsh(*args: str, check: bool = True) -> str:
     """Run ``virsh -c qemu:///system ARGS``; return stdout (raise VirshError if it fails and
     CHECK)."""
     try:
-        res = subprocess.run(["virsh", "-c", URI, *args], capture_output=True, text=True,
-                             check=False, timeout=TIMEOUT)
-    except FileNotFoundError:
+        # pipes, not sh's default pseudo-terminal; any exit code: read below
+        res = sh.Command("virsh")("-c", URI, *args, _tty_out=False, _timeout=TIMEOUT,
+                                  _ok_code=range(256), _return_cmd=True)
+    except sh.CommandNotFound:
         raise VirshError("virsh is not installed. Fix: apt-get install libvirt-clients") from None
-    except subprocess.TimeoutExpired:
+    except sh.TimeoutException:
         raise VirshError(f"virsh {' '.join(args)} did not answer within {TIMEOUT} s: is "
                          "libvirtd wedged?") from None
-    if check and res.returncode != 0:
-        raise VirshError(f"virsh {' '.join(args)} failed: {res.stderr.strip()}")
-    return res.stdout
+    if check and res.exit_code != 0:
+        raise VirshError(f"virsh {' '.join(args)} failed: "
+                         f"{res.stderr.decode(errors='replace').strip()}")
+    return res.stdout.decode(errors="replace")  # type: ignore[no-any-return]
