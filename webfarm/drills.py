@@ -8,6 +8,7 @@ computes the outage: the longest stretch with no successful answer. Results are 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from webfarm import paths
+from webfarm.wait import WaitTimeout, wait_until
 
 RESULTS = paths.DRILLS_DIR
 
@@ -125,9 +127,8 @@ class Probe:
 
     def stop_and_read(self) -> list[Sample]:
         """Wait for the loop's own end (it is bounded) and read the samples."""
-        deadline = self.started + self.duration + 15
-        while time.monotonic() < deadline:
-            if self.host.run(f"tail -n1 {self.log}").stdout.strip() == "done":
-                break
-            time.sleep(1)
+        left = self.started + self.duration + 15 - time.monotonic()
+        with contextlib.suppress(WaitTimeout):  # read what there is, done or not
+            wait_until(lambda: self.host.run(f"tail -n1 {self.log}").stdout.strip() == "done",
+                       left, 1, f"the probe loop in {self.log} to end")
         return parse_samples(self.host.run(f"cat {self.log}").stdout)

@@ -4,13 +4,14 @@ network resolves every lab name through both servers."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets as random
-import time
 
 import pytest
 
 from webfarm import render
 from webfarm.labtest import current_lab, remote, remote_root, rerun_chapter, role_hosts
+from webfarm.wait import WaitTimeout, wait_until
 
 pytestmark = pytest.mark.lab
 
@@ -131,14 +132,18 @@ def test_a_change_on_the_primary_reaches_the_secondaries():
         update.check_output(f"printf '{command}\\nsend\\n' | nsupdate -l")
 
     def seen_everywhere(present: bool, within: float = 15) -> dict[str, list[str]]:
-        deadline = time.monotonic() + within
-        while True:
-            got = {n: answers(CLIENT, f"+short +norec @{addr(n)} TXT {record}") for n in DNS}
-            if all((got[n] == [f'"{token}"']) == present for n in DNS):
-                return got
-            if time.monotonic() > deadline:
-                return got
-            time.sleep(1)
+        got: dict[str, list[str]] = {}
+
+        def settled() -> bool:
+            got.clear()
+            got.update({n: answers(CLIENT, f"+short +norec @{addr(n)} TXT {record}")
+                        for n in DNS})
+            return all((got[n] == [f'"{token}"']) == present for n in DNS)
+
+        # on a timeout the caller's assertion reports what each server answered last
+        with contextlib.suppress(WaitTimeout):
+            wait_until(settled, within, 1, f"{record} to be {'present' if present else 'gone'}")
+        return got
 
     before = soa_serial(CLIENT, addr(PRIMARY), LAB.domain)
     nsupdate(f'update add {record} 60 TXT "{token}"')

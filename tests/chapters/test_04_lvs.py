@@ -5,6 +5,7 @@ reach every real server, and a real server whose nginx stops leaves IPVS and com
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 
@@ -13,6 +14,7 @@ import pytest
 from webfarm import os as osdata
 from webfarm.labtest import current_lab, remote, remote_root, rerun_chapter, role_hosts
 from webfarm.topology import Lab, Vip
+from webfarm.wait import WaitTimeout, wait_until
 
 pytestmark = pytest.mark.lab
 
@@ -108,11 +110,14 @@ def test_vip_on_exactly_one_director_the_highest_priority(lab: Lab, vip_name: st
     # Right after keepalived (re)starts every director is BACKUP until the master-down
     # interval (3 x advert_int + skew) passes: wait for steady state, bounded.
     settle = 3 * lab.vrrp.advert_int + 1 + 20  # + 20 s of slack for emulated (TCG) guests
-    deadline = time.monotonic() + settle
-    found = holders(lab, v)
-    while found != [primary.name] and time.monotonic() < deadline:
-        time.sleep(1)
-        found = holders(lab, v)
+    found: list[str] = []
+
+    def steady() -> bool:
+        found[:] = holders(lab, v)
+        return found == [primary.name]
+
+    with contextlib.suppress(WaitTimeout):  # the assertions below say where the VIP is
+        wait_until(steady, settle, 1, f"{v.name} on {primary.name} alone")
     assert len(found) == 1, (f"VIP {v.name} ({v.address}) is on {found or 'no director'} "
                              f"{settle:.0f} s after the chapter")
     assert found == [primary.name], (
@@ -173,12 +178,12 @@ def test_failed_real_server_leaves_ipvs_and_returns(lab: Lab) -> None:
 
     def wait_for(state: bool) -> float:
         start = time.monotonic()
-        while time.monotonic() - start < POLL_S:
-            if present() is state:
-                return time.monotonic() - start
-            time.sleep(0.5)
-        raise AssertionError(f"{member} still {'absent' if state else 'present'} in IPVS on "
-                             f"{master} after {POLL_S} s")
+        try:
+            wait_until(lambda: present() is state, POLL_S, 0.5, f"{member} in IPVS: {state}")
+        except WaitTimeout:
+            raise AssertionError(f"{member} still {'absent' if state else 'present'} in IPVS "
+                                 f"on {master} after {POLL_S} s") from None
+        return time.monotonic() - start
 
     assert present(), f"{member} must be in service before the test"
     try:

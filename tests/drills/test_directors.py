@@ -30,6 +30,7 @@ from webfarm import labtest as fixtures
 from webfarm import os as osdata
 from webfarm.drills import DrillResult, Probe, outage
 from webfarm.topology import Lab, Vip
+from webfarm.wait import WaitTimeout, wait_until
 
 pytestmark = pytest.mark.lab
 
@@ -48,14 +49,14 @@ def holds(name: str, v: Vip) -> bool:
     return re.search(rf"\binet {re.escape(str(v.address))}/", out) is not None
 
 
-def wait_until(predicate: Any, timeout: float = POLL_S, step: float = 0.25) -> float | None:
+def seconds_until(predicate: Any, timeout: float = POLL_S, step: float = 0.25) -> float | None:
     """Seconds until predicate() is true, or None after timeout."""
     start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if predicate():
-            return round(time.monotonic() - start, 2)
-        time.sleep(step)
-    return None
+    try:
+        wait_until(predicate, timeout, step, "a VIP move")
+    except WaitTimeout:
+        return None
+    return round(time.monotonic() - start, 2)
 
 
 def conns(name: str, v: Vip) -> int:
@@ -85,8 +86,8 @@ def scenario(lab: Lab, kind: str) -> dict[str, Any]:
     iface = master_host.interface(v.network)
     keepalived = osdata.get(master_host.os.family).services["keepalived"]
     client = fixtures.role_hosts("client")[0]
-    assert wait_until(lambda: steady(lab, v)), f"{v.name} is not on {master} alone before " \
-                                                f"the {kind} scenario"
+    assert seconds_until(lambda: steady(lab, v)) is not None, (
+        f"{v.name} is not on {master} alone before the {kind} scenario")
 
     if kind == "crash":
         # the dead-man switch: the link comes back after HOLD_S whatever happens to this test
@@ -106,14 +107,14 @@ def scenario(lab: Lab, kind: str) -> dict[str, Any]:
         probe.wait(SETTLE_S)
         t_fail = client_clock(client)
         fixtures.remote_root(master).check_output(fail_cmd)
-        result["vip_moved_after_s"] = wait_until(lambda: holds(backup, v))
+        result["vip_moved_after_s"] = seconds_until(lambda: holds(backup, v))
         via_backup_before = conns(backup, v)
         time.sleep(max(0.0, t_fail + HOLD_S - client_clock(client) - 1))
         result["backup_new_connections"] = conns(backup, v) - via_backup_before
     finally:
         t_restore = client_clock(client)
         fixtures.remote_root(master).run(restore_cmd)
-    result["vip_back_on_master_after_s"] = wait_until(lambda: steady(lab, v))
+    result["vip_back_on_master_after_s"] = seconds_until(lambda: steady(lab, v))
     samples = probe.stop_and_read()
 
     during = [s for s in samples if s.t < t_restore]

@@ -15,6 +15,7 @@ named is always started again at the end, and the zones' serials must agree afte
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import pytest
@@ -22,6 +23,7 @@ import pytest
 from webfarm import render
 from webfarm.drills import DrillResult, Probe, outage
 from webfarm.labtest import current_lab, remote, remote_root, role_hosts
+from webfarm.wait import WaitTimeout, wait_until
 
 pytestmark = pytest.mark.lab
 
@@ -73,13 +75,17 @@ def test_primary_down_every_host_still_resolves():
     # back to normal: the primary answers again and both servers agree on the serial
     zones = [lab.domain] + [render.environment().filters["reverse_zone"](n.cidr)
                             for n in lab.networks.values()]
-    serials = {}
-    for _ in range(20):
-        serials = {(n, z): dig(client, f"+norec @{lab.hosts[n].addresses['front']} SOA {z}")
-                   for n in (primary, *secondaries) for z in zones}
-        if all(serials.values()):
-            break
-        time.sleep(1)
+    serials: dict[tuple[str, str], list[str]] = {}
+
+    def all_answer() -> bool:
+        serials.clear()
+        serials.update({(n, z): dig(client, f"+norec @{lab.hosts[n].addresses['front']} SOA {z}")
+                        for n in (primary, *secondaries) for z in zones})
+        return all(serials.values())
+
+    # was 20 tries 1 s apart (>= 19 s, longer by 20 rounds of dig); now 60 s of wall clock
+    with contextlib.suppress(WaitTimeout):
+        wait_until(all_answer, 60, 1, "every server to answer SOA again")
     agree = all(len({serials[(n, z)][0].split()[2] for n in (primary, *secondaries)
                      if serials[(n, z)]}) == 1 for z in zones)
 
