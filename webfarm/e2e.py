@@ -272,9 +272,10 @@ def teardown(ns: Any) -> None:
             for provider, options in st.provider.items():
                 lab = lab.with_provider(provider, **options)
             # python-vagrant, inside the namespace, given 600 s (coreutils timeout: Vagrant
-            # has no timeout of its own); output in .lab/logs/vagrant-destroy.log
+            # has no timeout of its own; SIGKILL 10 s after the SIGTERM, as the old
+            # subprocess timeout killed); output in .lab/logs/vagrant-destroy.log
             code = lab_vagrant.stream(lab, ["destroy", "-f"], "vagrant-destroy",
-                                      prefix=["timeout", "600", *ns.exec_prefix()])
+                                      prefix=["timeout", "-k", "10", "600", *ns.exec_prefix()])
             if code != 0:
                 what = "timed out after 600 s" if code == 124 else f"exit {code}"
                 console.print(f"vagrant destroy: {what}; see .lab/logs/vagrant-destroy.log "
