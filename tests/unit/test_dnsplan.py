@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from webfarm import dnsplan, topology
+from webfarm import dnsplan, render, topology
 
 
 def test_full_profile_layout(labs):
@@ -98,3 +98,10 @@ def test_records_of_one_network(labs):
     assert [r.name for r in db][:3] == ["app1-db", "app2-db", "dblb1"]  # lab.yml order
     assert [r.name for r in dnsplan.vip_records(lab, "db")] == ["db"]
     assert [r.name for r in dnsplan.vip_records(lab, "front")] == ["www", "media"]
+
+
+def test_every_zone_has_a_template(lab):
+    # dns.sh loads every zone of WF_DNS_ZONES from its file: each needs a template to render it
+    zone_dir = render.TEMPLATES / "02-dns/dns/zones"
+    for zone in dnsplan.zones(lab):
+        assert (zone_dir / f"{zone.file}.j2").is_file(), zone
