@@ -63,8 +63,9 @@ def render(c, check=False):
     cli.render_files(check)
 
 
-@task(help={"lab": "lab file (default lab.yml)", "profile": "only this profile"})
-def validate(c, lab="lab.yml", profile=None):
+@task(help={"lab": "lab file, relative to the current folder (default: the project's lab.yml)",
+            "profile": "only this profile"})
+def validate(c, lab=None, profile=None):
     """Check lab.yml and report every problem with its fix."""
     cli.validate(lab, profile)
 

@@ -20,12 +20,12 @@ from rich.console import Console
 
 from webfarm import paths
 from webfarm.boxes import run_with_status
+from webfarm.preflight import KVM_DEVICE, kvm_problem
 
 EL9_DISTROS = ("almalinux9", "rocky9", "centos-stream9")
 MIN_PACKER = (1, 7)  # `packer init` and `required_plugins` appeared in Packer 1.7
 TEMPLATE_DIR = Path("packer") / "el9"  # relative to the project root
 LOG_SUBDIR = Path(paths.in_project(paths.BOX_LOG_DIR))  # relative to the project root
-KVM_DEVICE = Path("/dev/kvm")
 # Vagrant provider -> the Packer source that builds a box for it
 SOURCES: dict[str, str] = {"libvirt": "qemu.el9", "virtualbox": "virtualbox-iso.el9"}
 
@@ -78,28 +78,6 @@ def packer_version(packer: str = "packer") -> tuple[int, int, int]:
     return parse_packer_version(_version_output(packer))
 
 
-def _kvm_problem(device: Path) -> str | None:
-    """None when DEVICE can be opened read-write, else why not (with the fix)."""
-    if not device.exists():
-        return (
-            f"{device} does not exist: no KVM on this machine. Fix: enable virtualization "
-            "(VT-x/AMD-V) in the firmware, or nested virtualization if this is a VM, and load "
-            "the kvm_intel or kvm_amd module; or build by hand with -var accelerator=tcg "
-            "(no KVM, many times slower)"
-        )
-    try:
-        fd = os.open(device, os.O_RDWR | os.O_CLOEXEC)
-    except PermissionError:
-        return (
-            f"{device} exists but this user cannot open it read-write. Fix: "
-            "sudo usermod -aG kvm $USER, then log in again"
-        )
-    except OSError as err:
-        return f"{device} cannot be opened read-write ({err.strerror}). Fix: check the kvm module"
-    os.close(fd)
-    return None
-
-
 def check_host(provider: str) -> None:
     """Raise PackerError unless this machine can build the EL9 box for PROVIDER.
 
@@ -122,7 +100,7 @@ def check_host(provider: str) -> None:
             f"Fix: {INSTALL_PACKER}"
         )
     if provider == "libvirt":
-        problem = _kvm_problem(KVM_DEVICE)
+        problem = kvm_problem(KVM_DEVICE)
         if problem:
             raise PackerError(problem)
         if not (shutil.which("qemu-system-x86_64") or shutil.which("qemu-kvm")):

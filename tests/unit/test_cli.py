@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from webfarm import args, cli
+from webfarm import args, cli, labns, ownership
 from webfarm import secrets as lab_secrets
 from webfarm import state as lab_state
 from webfarm.topology import LabFileError, Problem
@@ -24,7 +24,7 @@ def test_destroy_without_yes_and_without_a_terminal(monkeypatch: pytest.MonkeyPa
     shutil.copy(LAB_FILE, tmp_path / "lab.yml")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
-    monkeypatch.setattr(cli, "enter_lab_namespace", lambda: None)
+    monkeypatch.setattr(labns, "enter_lab_namespace", lambda: None)
     monkeypatch.setattr("webfarm.vagrant.destroy", lambda lab: pytest.fail("destroyed"))
     with pytest.raises(SystemExit) as info:
         cli.destroy(yes=False)
@@ -157,7 +157,7 @@ def test_run_state_goes_back_to_the_sudo_user(tmp_path: Path,
     calls: list[tuple[str, int, int]] = []
     monkeypatch.setattr(os, "chown", lambda p, u, g, follow_symlinks=True:
                         calls.append((str(p), u, g)))
-    cli._give_back_run_state()
+    ownership.give_back_run_state()
     assert {c[0] for c in calls} == {".lab", ".lab/boxes", ".lab/boxes/x.box"}
     assert all(c[1:] == (4242, 4343) for c in calls)
 
@@ -167,4 +167,4 @@ def test_no_sudo_no_chown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SUDO_UID", raising=False)
     monkeypatch.setattr(os, "chown", lambda *a, **k: pytest.fail("must not chown"))
-    cli._give_back_run_state()
+    ownership.give_back_run_state()

@@ -1,0 +1,72 @@
+"""What the lab looks like right now: each VM's state and which host holds each VIP.
+
+:func:`holds` is the one answer to "does host H hold VIP X": the VIP is an address on the
+host's interface to the VIP's network (``lo`` on a host that is not on it), read with
+``ip -4 -o addr show dev IFACE``. ``invoke status`` asks over ssh (:func:`vip_owners`); the
+checks and drills ask through testinfra, passing their own ``run``.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Callable
+from ipaddress import IPv4Address
+
+from webfarm import paths, runner
+from webfarm.topology import Host, Lab, Vip
+from webfarm.vagrant import VagrantError
+
+Run = Callable[[str, str], str]  # run(host name, shell command) -> its standard output
+
+
+def vip_command(host: Host, vip: Vip) -> str:
+    """The command that lists the addresses where ``vip`` would sit on ``host``."""
+    iface = host.interface(vip.network) if host.on(vip.network) else "lo"
+    return f"ip -4 -o addr show dev {iface}"
+
+
+def has_address(ip_output: str, address: IPv4Address | str) -> bool:
+    """Whether ``ip -o addr show`` output lists ``address`` (any prefix length)."""
+    return re.search(rf"\binet {re.escape(str(address))}/", ip_output) is not None
+
+
+def holds(run: Run, host: Host, vip: Vip) -> bool:
+    """Whether ``host`` holds ``vip`` right now."""
+    return has_address(run(host.name, vip_command(host, vip)), vip.address)
+
+
+def holders(run: Run, lab: Lab, vip: Vip, hosts: list[str] | None = None) -> list[str]:
+    """The hosts of the VIP's holder role (or ``hosts``) that hold it right now."""
+    names = hosts if hosts is not None else [h.name for h in lab.hosts_with(vip.holder)]
+    return [n for n in names if holds(run, lab.hosts[n], vip)]
+
+
+def ssh_run(host: str, command: str) -> str:
+    """``run`` over the lab's ssh-config (an unreachable host answers nothing)."""
+    proc = subprocess.run(runner.ssh_cmd(host, command), capture_output=True, text=True,
+                          timeout=30, check=False)
+    return proc.stdout
+
+
+def vm_states(lab: Lab) -> tuple[dict[str, str], str | None]:
+    """{host: Vagrant state}, and why it is empty when Vagrant could not tell."""
+    from webfarm import vagrant
+
+    try:
+        return {s.name: s.state for s in vagrant.status(lab)}, None
+    except VagrantError as err:
+        return {}, str(err)
+
+
+def vip_owners(lab: Lab, states: dict[str, str], run: Run = ssh_run) -> dict[str, str]:
+    """{VIP name: host holding it}, asking the running hosts of each holder role (empty while
+    there is no ssh-config, i.e. no lab up)."""
+    owners: dict[str, str] = {}
+    if not paths.SSH_CONFIG.exists():
+        return owners
+    for name, vip in lab.vips.items():
+        running = [h.name for h in lab.hosts_with(vip.holder) if states.get(h.name) == "running"]
+        for host in holders(run, lab, vip, running):
+            owners[name] = host
+    return owners
