@@ -19,7 +19,7 @@ import testinfra
 
 from webfarm import paths, topology
 from webfarm import state as lab_state
-from webfarm.topology import Lab
+from webfarm.topology import Lab, Vip
 
 ROOT = paths.ROOT
 SSH_CONFIG = Path(os.environ.get("WEBFARM_SSH_CONFIG", paths.SSH_CONFIG))
@@ -52,6 +52,16 @@ def remote(name: str) -> testinfra.host.Host:
 @cache
 def remote_root(name: str) -> testinfra.host.Host:
     return testinfra.get_host(f"ssh://{name}", ssh_config=str(SSH_CONFIG), sudo=True)
+
+
+def holds_vip(name: str, vip: Vip) -> bool:
+    """Whether live host ``name`` holds ``vip`` now (webfarm.status.holds, over testinfra)."""
+    from webfarm import status
+
+    def run(host: str, command: str) -> str:
+        return str(remote(host).check_output(command))
+
+    return status.holds(run, current_lab().hosts[name], vip)
 
 
 def rerun_chapter(name: str, chapter: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from webfarm import os as osdata
-from webfarm import timesync
+from webfarm import paths, timesync
 from webfarm.labtest import (
     all_hosts,
     current_lab,
@@ -207,7 +207,7 @@ def test_package_source_and_tools(name):
     if family.package_manager != "apt":
         return
     source = remote_root(name).check_output(
-        f". /vagrant/.lab/hosts/{name}/env.sh && echo $WF_PACKAGE_SOURCE")
+        f". {paths.guest_host_dir(name)}/env.sh && echo $WF_PACKAGE_SOURCE")
     repos = set(host.check_output(
         "apt-get indextargets --no-release-info --format '$(REPO_URI)'").split())
     cache = f"file:{family.paths['package_cache']}/"

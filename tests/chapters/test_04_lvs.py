@@ -12,7 +12,14 @@ import time
 import pytest
 
 from webfarm import os as osdata
-from webfarm.labtest import current_lab, remote, remote_root, rerun_chapter, role_hosts
+from webfarm.labtest import (
+    current_lab,
+    holds_vip,
+    remote,
+    remote_root,
+    rerun_chapter,
+    role_hosts,
+)
 from webfarm.topology import Lab, Vip
 from webfarm.wait import WaitTimeout, wait_until
 
@@ -34,12 +41,7 @@ def vip(lab: Lab, name: str) -> Vip:
 
 def holders(lab: Lab, v: Vip) -> list[str]:
     """Directors that have the VIP configured on an interface right now."""
-    found = []
-    for name in role_hosts(ROLE):
-        out = remote(name).check_output("ip -o -4 addr show")
-        if re.search(rf"\binet {re.escape(str(v.address))}/", out):
-            found.append(name)
-    return found
+    return [name for name in role_hosts(ROLE) if holds_vip(name, v)]
 
 
 def ipvs_table(name: str) -> dict[str, dict[str, tuple[str, int]]]:

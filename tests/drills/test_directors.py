@@ -20,7 +20,6 @@ asserts looser limits because a lab under software emulation (TCG) is slow.
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
@@ -45,8 +44,7 @@ POLL_S = 30  # longest wait for a VIP to move
 
 
 def holds(name: str, v: Vip) -> bool:
-    out = fixtures.remote(name).check_output("ip -o -4 addr show")
-    return re.search(rf"\binet {re.escape(str(v.address))}/", out) is not None
+    return fixtures.holds_vip(name, v)
 
 
 def seconds_until(predicate: Any, timeout: float = POLL_S, step: float = 0.25) -> float | None:
