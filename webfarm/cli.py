@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from webfarm import args, chapters, checks, paths, render, session, topology
@@ -160,23 +159,10 @@ def status(profile: str | None = None) -> None:
     states, unknown = lab_status.vm_states(lab)
     if unknown:
         say(f"VM state unknown: {unknown}", style="yellow")
-    vip_owner = lab_status.vip_owners(lab, states)
-    # every cell is Text: names come from lab.yml and states from vagrant, never markup
-    table = Table(title=Text(f"webfarm lab - profile {lab.profile}"))
-    for col in ("host", "roles", *lab.networks, "VM", "holds VIP"):
-        table.add_column(Text(col))
-    for h in lab.hosts.values():
-        state = states.get(h.name, "unknown")
-        colour = "green" if state == "running" else "yellow"
-        held = ", ".join(v for v, owner in vip_owner.items() if owner == h.name)
-        table.add_row(Text(h.name), Text(", ".join(h.roles)),
-                      *(Text(str(h.addresses.get(n, ""))) for n in lab.networks),
-                      Text(state, style=colour), Text(held))
-    out.print(table)
-    for name, vip in lab.vips.items():
-        owner = vip_owner.get(name)
-        where = owner or ("not held yet (chapter 04 / DB chapters)" if states else "unknown")
-        say(f"VIP {name} {vip.address}: {where}", to=out)
+    owners = lab_status.vip_owners(lab, states)
+    out.print(lab_status.table(lab, states, owners))
+    for line in lab_status.vip_lines(lab, states, owners):
+        say(line, to=out)
 
 
 @friendly

@@ -13,6 +13,9 @@ import subprocess
 from collections.abc import Callable
 from ipaddress import IPv4Address
 
+from rich.table import Table
+from rich.text import Text
+
 from webfarm import paths, runner
 from webfarm.topology import Host, Lab, Vip
 from webfarm.vagrant import VagrantError
@@ -70,3 +73,25 @@ def vip_owners(lab: Lab, states: dict[str, str], run: Run = ssh_run) -> dict[str
         for host in holders(run, lab, vip, running):
             owners[name] = host
     return owners
+
+
+def table(lab: Lab, states: dict[str, str], owners: dict[str, str]) -> Table:
+    """The status table: host, roles, addresses, VM state, VIPs held. Every cell is Text:
+    names come from lab.yml and states from Vagrant, never markup."""
+    out = Table(title=Text(f"webfarm lab - profile {lab.profile}"))
+    for col in ("host", "roles", *lab.networks, "VM", "holds VIP"):
+        out.add_column(Text(col))
+    for h in lab.hosts.values():
+        state = states.get(h.name, "unknown")
+        held = ", ".join(v for v, owner in owners.items() if owner == h.name)
+        out.add_row(Text(h.name), Text(", ".join(h.roles)),
+                    *(Text(str(h.addresses.get(n, ""))) for n in lab.networks),
+                    Text(state, style="green" if state == "running" else "yellow"), Text(held))
+    return out
+
+
+def vip_lines(lab: Lab, states: dict[str, str], owners: dict[str, str]) -> list[str]:
+    """One line per VIP: where it is, or why nobody holds it."""
+    idle = "not held yet (chapter 04 / DB chapters)" if states else "unknown"
+    return [f"VIP {name} {vip.address}: {owners.get(name) or idle}"
+            for name, vip in lab.vips.items()]
