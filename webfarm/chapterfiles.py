@@ -9,7 +9,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from webfarm import args, chapters
-from webfarm.cli import friendly, out
+from webfarm.ui import friendly, out
 
 # kinds whose detail is said once, for the whole kind
 SHARED_DETAIL = {"os": "keys read", "helpers": "called by the scripts"}

@@ -38,7 +38,7 @@ def steps(fast: bool = False) -> list[tuple[str, list[str]]]:
     ]
     if not fast:
         found.append(("docs build (mkdocs --strict)",
-                      [py, "-m", "mkdocs", "build", "--strict", "-q", "-d", "site"]))
+                      [py, "-m", "mkdocs", "build", "--strict", "-d", "site"]))
         if shutil.which("vagrant"):
             found.append(("vagrant validate", ["vagrant", "validate"]))
     return found
