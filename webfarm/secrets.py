@@ -21,7 +21,7 @@ import yaml
 from rich.console import Console
 from rich.text import Text
 
-from webfarm import paths
+from webfarm import paths, yamlfile
 from webfarm.args import UserError, kind, printable, write_fix
 
 DEFAULT = paths.SECRETS_FILE
@@ -88,24 +88,8 @@ def redacted() -> dict[str, str]:
 
 
 def _parse(path: Path) -> object:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except IsADirectoryError:
-        raise _error(path, "", "is a directory", f"remove the directory {path}") from None
-    except OSError as err:
-        raise _error(path, "", f"cannot be read ({err.strerror})",
-                     f"make it readable by you (e.g. sudo chown \"$USER\" {path})") from None
-    except UnicodeDecodeError:
-        raise _error(path, "", "is not UTF-8 text", "correct it, or delete the file to "
-                     "regenerate every secret (then run the chapters again)") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        # only the position: PyYAML's own message quotes the line, which may hold a secret
-        mark = getattr(err, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise _error(path, "", f"is not valid YAML{where}", "correct that line, or delete the "
-                     "file to regenerate every secret (then run the chapters again)") from None
+    return yamlfile.read(path, _error, "correct it, or delete the file to regenerate every "
+                         "secret (then run the chapters again)")
 
 
 def _error(path: Path, key: str, what: str, fix: str) -> SecretsError:

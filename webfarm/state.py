@@ -19,7 +19,7 @@ import yaml
 from rich.console import Console
 from rich.text import Text
 
-from webfarm import paths
+from webfarm import paths, yamlfile
 from webfarm.args import (
     NETNS_NAME,
     PROFILE_NAME,
@@ -87,21 +87,7 @@ def load(path: Path = STATE_FILE) -> State:
 
 
 def _read(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except IsADirectoryError:
-        raise _error(path, "", "is a directory", f"remove the directory {path}") from None
-    except OSError as err:
-        raise _error(path, "", f"cannot be read ({err.strerror})",
-                     f"make it readable by you (e.g. sudo chown \"$USER\" {path})") from None
-    except UnicodeDecodeError:
-        raise _error(path, "", "is not UTF-8 text", "correct it") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise _error(path, "", f"is not valid YAML{where}", "correct the YAML") from None
+    return yamlfile.read(path, _error, "correct it")
 
 
 def _error(path: Path, key: str, what: str, fix: str) -> StateError:
