@@ -85,3 +85,9 @@ def _after_title(markdown: str, box: str) -> str:
         if line.startswith("# "):
             return "".join(lines[: i + 1]) + "\n" + box + "".join(lines[i + 1:])
     return box + "\n" + markdown
+
+
+def on_post_build(config: Any, **_: Any) -> None:
+    """The generated tables and configs served their pages: remove them, so that no copy of
+    the lab's addresses lies around in docs/ between builds (the next build makes them anew)."""
+    shutil.rmtree(ROOT / "docs" / "_generated", ignore_errors=True)
