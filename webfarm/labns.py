@@ -8,8 +8,9 @@ command there (``ip netns exec``), once. The namespace itself is made by webfarm
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
+
+import sh
 
 from webfarm import paths
 from webfarm import state as lab_state
@@ -22,11 +23,11 @@ ENV_MARK = "WEBFARM_IN_NETNS"  # set in the re-run command: never re-enter
 def current_namespace() -> str | None:
     """The name of the network namespace this process runs in (None: the host's, or no ip)."""
     try:
-        proc = subprocess.run(["ip", "netns", "identify", str(os.getpid())],
-                              capture_output=True, text=True, check=False)
-    except FileNotFoundError:
+        out = sh.Command("ip")("netns", "identify", str(os.getpid()), _tty_out=False,
+                               _ok_code=range(256), _err=os.devnull)
+    except sh.CommandNotFound:
         return None
-    return proc.stdout.strip() or None
+    return str(out).strip() or None
 
 
 def enter_lab_namespace() -> None:

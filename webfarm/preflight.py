@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 from webfarm.args import UserError
 from webfarm.topology import Lab
+from webfarm.virsh import VirshError, virsh
 
 KVM_DEVICE = Path("/dev/kvm")
-LIBVIRT_URI = "qemu:///system"
 
 
 def kvm_problem(device: Path = KVM_DEVICE) -> str | None:
@@ -60,11 +59,12 @@ def preflight(lab: Lab, provider: str = "libvirt") -> None:
                 "accessible). Fix: enable VT-x/AMD-V in the firmware and load kvm_intel or "
                 "kvm_amd; or run `invoke up --driver qemu` (software emulation, several times "
                 "slower); or run the whole lab in its own namespace with `invoke e2e`")
-        if subprocess.run(["virsh", "-c", LIBVIRT_URI, "version"], capture_output=True,
-                          check=False, timeout=60).returncode != 0:
+        try:
+            virsh("version")
+        except VirshError:
             raise UserError("libvirt does not answer on qemu:///system. Fix: systemctl start "
                             "libvirtd (and add yourself to the libvirt group), or use "
-                            "`invoke e2e` which starts its own libvirtd")
+                            "`invoke e2e` which starts its own libvirtd") from None
     for box in {h.os for h in lab.hosts.values()}:
         if not boxes.box_added(box.box, provider):
             raise UserError(f"the Vagrant box {box.box} ({provider}) is missing (lab.yml "

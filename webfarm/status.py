@@ -8,11 +8,12 @@ checks and drills ask through testinfra, passing their own ``run``.
 
 from __future__ import annotations
 
+import os
 import re
-import subprocess
 from collections.abc import Callable
 from ipaddress import IPv4Address
 
+import sh
 from rich.table import Table
 from rich.text import Text
 
@@ -47,9 +48,13 @@ def holders(run: Run, lab: Lab, vip: Vip, hosts: list[str] | None = None) -> lis
 
 def ssh_run(host: str, command: str) -> str:
     """``run`` over the lab's ssh-config (an unreachable host answers nothing)."""
-    proc = subprocess.run(runner.ssh_cmd(host, command), capture_output=True, text=True,
-                          timeout=30, check=False)
-    return proc.stdout
+    cmd = runner.ssh_cmd(host, command)
+    try:
+        out = sh.Command(cmd[0])(*cmd[1:], _tty_out=False, _ok_code=range(256), _timeout=30,
+                                 _err=os.devnull)
+    except sh.TimeoutException:
+        return ""
+    return str(out)
 
 
 def vm_states(lab: Lab) -> tuple[dict[str, str], str | None]:
