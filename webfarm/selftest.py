@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from rich.console import Console
@@ -49,6 +50,10 @@ def run(console: Console, fast: bool = False) -> None:
     # a reader's lab.yml never turns the docs build red: it uses the fixture lab
     env = dict(os.environ, VAGRANT_DEFAULT_PROVIDER="libvirt", NO_MKDOCS_2_WARNING="1",
                WEBFARM_DOCS_LAB=DOCS_LAB)
+    # `vagrant validate` checks the Vagrantfile, not a lab: with no machine state it never asks
+    # libvirt about VMs (a lab that was killed leaves state that would make it fail)
+    dotfiles = tempfile.TemporaryDirectory(prefix="webfarm-validate-")
+    env["VAGRANT_DOTFILE_PATH"] = dotfiles.name
     for title, cmd in steps(fast):
         console.rule(title)
         if subprocess.run(cmd, check=False, env=env, cwd=paths.ROOT).returncode != 0:
