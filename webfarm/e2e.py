@@ -155,7 +155,8 @@ def main(profile: str = "mini", upto: int | None = None, keep: bool = False,
         report.leftovers_removed = ns.leftovers
         if ns.leftovers:
             console.print("removed what an earlier, interrupted run left in libvirt: "
-                          + "; ".join(f"{k}: {', '.join(v)}" for k, v in ns.leftovers.items()),
+                          + "; ".join(f"{k}: {', '.join(x.replace(chr(9), '/') for x in v)}"
+                                      for k, v in ns.leftovers.items()),
                           markup=False, highlight=False)
         if not reuse:
             _forget_vagrant_machines()
