@@ -17,15 +17,13 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from webfarm import chapters, paths
+from webfarm import chapters, grammar, paths
 from webfarm.topology import LIBVIRT_DRIVERS
 
 PROVIDERS = ("libvirt", "virtualbox")
 # A profile name as the CLI accepts it (lab.yml itself is checked by webfarm.topology).
-PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 # A network namespace name that is also a safe file name under /run/netns/.
 NETNS_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
-_HOST = re.compile(r"[a-z][a-z0-9-]{0,62}")
 _DRILL = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _NUMBER = re.compile(r"[0-9]{1,3}")
 _SHOWN_MAX = 40
@@ -136,7 +134,7 @@ def profile_name(value: str | None, option: str = "--profile") -> str | None:
     """A profile name as typed (whether lab.yml has it is checked when the lab loads)."""
     if value is None:
         return None
-    if not PROFILE_NAME.fullmatch(value):
+    if not grammar.key_name(value):  # the grammar lab.yml's profile names follow
         what = "is empty" if not value.strip() else f"{shown(value)} is not a profile name"
         raise problem(option, what, "name a profile of lab.yml, e.g. --profile mini "
                       "(invoke validate lists them), or leave the option out")
@@ -148,7 +146,7 @@ def host_name(value: str, known: Iterable[str] | None = None,
     """A lab host name: lower-case letters, digits and '-'; one of ``known`` when given."""
     hosts = list(known) if known is not None else None
     listed = f"hosts: {', '.join(hosts)}" if hosts else "invoke status lists the hosts"
-    if not _HOST.fullmatch(value):
+    if not grammar.hostname(value):
         raise problem(where, f"{shown(value)} is not a host name",
                       f"use a host of the lab ({listed})")
     if hosts is not None and value not in hosts:

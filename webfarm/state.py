@@ -19,10 +19,9 @@ import yaml
 from rich.console import Console
 from rich.text import Text
 
-from webfarm import paths, yamlfile
+from webfarm import grammar, paths, yamlfile
 from webfarm.args import (
     NETNS_NAME,
-    PROFILE_NAME,
     PROVIDERS,
     UserError,
     kind,
@@ -111,7 +110,7 @@ def _warn(path: Path, key: str, what: str) -> None:
 def _profile(path: Path, value: Any) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not PROFILE_NAME.fullmatch(value):
+    if not isinstance(value, str) or not grammar.key_name(value):
         raise _error(path, "profile", f"{shown(value)} is not a profile name",
                      "run invoke up --profile NAME (a profile of lab.yml)")
     return value

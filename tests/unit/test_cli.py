@@ -92,7 +92,7 @@ def test_e2e_options() -> None:
     assert args.e2e_options("full", 4) == ("full", 4)
 
 
-@pytest.mark.parametrize("given", [None, "full", "mini", "web-2", "lab_3.a"])
+@pytest.mark.parametrize("given", [None, "full", "mini", "web-2", "lab_3a"])
 def test_profile_names(given: str | None) -> None:
     assert args.profile_name(given) == given
 
