@@ -30,12 +30,13 @@ from types import TracebackType
 
 import sh
 
+from webfarm.virsh import URI as virsh_uri
 from webfarm.wait import WaitTimeout, wait_until
 
 QEMU_CONF = Path("/etc/libvirt/qemu.conf")
 QEMU_CONF_BACKUP_SUFFIX = ".webfarm-bak"
 NETNS_DIR = Path("/run/netns")
-LIBVIRT_URI = "qemu:///system"
+LIBVIRT_URI = virsh_uri  # one URI for every virsh the lab runs (webfarm.virsh)
 PIDFILES = {"virtlogd": Path("/run/virtlogd.pid"), "libvirtd": Path("/run/libvirtd.pid")}
 # Daemons that own /run/libvirt: two of them on one host fight over the sockets.
 LIBVIRT_DAEMONS = ("libvirtd", "virtqemud", "virtlogd", "virtnetworkd", "virtstoraged")
