@@ -25,11 +25,12 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from webfarm import chapters, checks, paths, render, runner, topology
+from webfarm import chapters, checks, paths, preflight, render, runner, topology
 from webfarm import secrets as lab_secrets
 from webfarm import state as lab_state
 from webfarm import vagrant as lab_vagrant
 from webfarm.args import UserError
+from webfarm.virsh import VirshError
 from webfarm.wait import WaitTimeout, wait_until
 
 console = Console(stderr=True)
@@ -319,22 +320,6 @@ def _existing_domains(lab: topology.Lab) -> list[str]:
     return [h for h in lab.hosts if f"{lab.name}_{h}" in names]
 
 
-def mgmtnet_error() -> tuple[type[Exception], ...]:
-    from webfarm import mgmtnet, virsh
-
-    return (mgmtnet.ManagementNetworkError, virsh.VirshError)
-
-
-def _isolate_management_network(lab: topology.Lab) -> str:
-    """The lab's management network with port isolation, before any VM attaches to it."""
-    from webfarm import mgmtnet
-    from webfarm.virsh import virsh
-
-    lv = lab.provider.get("libvirt", {})
-    return mgmtnet.ensure_isolated(virsh, lv["management_network_name"],
-                                   lv["management_network_address"])
-
-
 def inner(profile: str, upto: int, run_drills: bool, reuse: bool = False) -> int:
     from webfarm import session
 
@@ -355,7 +340,7 @@ def inner(profile: str, upto: int, run_drills: bool, reuse: bool = False) -> int
         if existing:
             console.print(f"reusing existing VMs ({', '.join(existing)}): this run is not "
                           "from fresh VMs (report: fresh=false)", markup=False, style="yellow")
-        console.print(_isolate_management_network(lab), markup=False, highlight=False)
+        console.print(preflight.isolate_management_network(lab), markup=False, highlight=False)
         size = lab_vagrant.batch_size(lab, len(lab.hosts))
         console.rule(escape(f"vagrant up: {len(lab.hosts)} VMs ({lab.profile}, TCG, "
                             f"{size} at a time)"))
@@ -411,7 +396,7 @@ def inner(profile: str, upto: int, run_drills: bool, reuse: bool = False) -> int
             return 1
         return 0
     except (runner.ChapterFailed, lab_vagrant.VagrantError, topology.LabFileError,
-            UserError, *mgmtnet_error()) as err:
+            UserError, VirshError) as err:
         data["error"] = str(err)[:4000]
         console.print(str(err), markup=False, highlight=False, soft_wrap=True, style="red")
         save()
