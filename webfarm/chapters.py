@@ -34,12 +34,15 @@ class Chapter:
     # Tiers in order. A selector is a role ("dns"), a role's first host ("dns[0]"), the rest
     # of that role ("dns[1:]"), or EVERY (all hosts of `roles` not yet placed).
     tiers: tuple[tuple[str, ...], ...] = ((EVERY,),)
+    # Tiers that depend on lab.engine (chapter 05: Galera bootstraps its first node before the
+    # others join; NDB starts management, then data, then SQL nodes); `tiers` otherwise.
+    engine_tiers: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] = ()
     # Links no file name carries (tests/unit/test_chapters.py checks each against the files):
     os_keys: tuple[str, ...] = ()  # keys of webfarm/os/*.yml the scripts/templates read
     # Python modules holding the chapter's facts, besides those whose docstring names the
     # chapter ("(chapter 02-dns)"), which files() finds by itself
     facts: tuple[str, ...] = ()
-    drills: tuple[str, ...] = ()  # failover drills, tests/drills/test_NAME.py
+    drills: tuple[str, ...] = ()  # failover drills, tests/drills/test_NAME.py ('-' -> '_')
 
     @property
     def page(self) -> Path:
@@ -64,7 +67,7 @@ class Chapter:
         targets = self.hosts(lab)
         placed: set[str] = set()
         out: list[list[Host]] = []
-        for tier in self.tiers:
+        for tier in dict(self.engine_tiers).get(lab.engine, self.tiers):
             group: list[Host] = []
             for selector in tier:
                 for host in _select(lab, targets, selector):
@@ -83,7 +86,9 @@ def _select(lab: Lab, targets: list[Host], selector: str) -> list[Host]:
     if selector == EVERY:
         return targets
     role, _, index = selector.partition("[")
-    members = [h for h in lab.hosts_with(role) if h in targets]
+    # "db_data|db_sql": the hosts with either role, in lab.yml order
+    wanted = set(role.split("|"))
+    members = [h for h in lab.hosts.values() if h in targets and wanted & set(h.roles)]
     if not index:
         return members
     index = index.rstrip("]")
@@ -125,6 +130,34 @@ CHAPTERS: tuple[Chapter, ...] = (
             ("director",),
             os_keys=("packages.lvs", "services.keepalived", "paths.keepalived_conf"),
             drills=("directors",)),
+    Chapter(5, "05-db", "Database cluster: MariaDB Galera (NDB on EL9)",
+            "every DB node in one synchronous cluster, an arbitrator for quorum, users, "
+            "a health agent per node",
+            ("db_mgmt", "db_data", "db_sql"),
+            engine_tiers=(
+                ("galera", (("db_data|db_sql[0]",), ("db_data|db_sql[1:]",), ("db_mgmt",))),
+                ("ndb", (("db_mgmt",), ("db_data",), ("db_sql",))),
+            ),
+            os_keys=("packages.galera", "packages.arbitrator", "packages.ndb_mgmt",
+                     "packages.ndb_data", "packages.ndb_sql", "services.mariadb",
+                     "paths.mysql_conf_d"),
+            facts=("webfarm/dbplan.py",)),
+    Chapter(6, "06-dblb", "DB load balancers: keepalived + HAProxy, reads spread, writes on one",
+            "the db VIP on a VRRP pair, a write port to one node at a time, a read port over "
+            "every node, health from each node's agent",
+            ("dblb",),
+            os_keys=("packages.dblb", "services.keepalived", "services.haproxy",
+                     "paths.keepalived_conf", "paths.haproxy_conf"),
+            facts=("webfarm/dblb.py", "webfarm/vrrp.py"),
+            # both drills write through the db VIP, so they need this chapter
+            drills=("db-node", "dblb")),
+    Chapter(7, "07-app", "The app on the database",
+            "a guestbook through the db VIP (writes to the write port, reads to the read "
+            "port), PHP sessions in the database",
+            ("app",), (("app[0]",), ("app[1:]",)),
+            os_keys=("packages.php", "services.php_fpm", "paths.www_root",
+                     "paths.nginx_group"),
+            facts=("webfarm/dbplan.py",)),
 )
 
 
@@ -191,7 +224,8 @@ def files(chapter: Chapter) -> list[ChapterFile]:
     for kind, folder in (("config", "configs"), ("check", "chapters")):
         found = sorted((ROOT / "tests" / folder).glob(f"test_{chapter.tag}_*.py"))
         out += [ChapterFile(kind, rel(p)) for p in found]
-    out += [ChapterFile("drill", f"tests/drills/test_{d}.py") for d in chapter.drills]
+    out += [ChapterFile("drill", f"tests/drills/test_{d.replace('-', '_')}.py")
+            for d in chapter.drills]
     out.append(ChapterFile("page", rel(chapter.page)))
     return out
 

@@ -37,8 +37,19 @@ def chapter_tests(chapter: Chapter) -> list[Path]:
 
 
 def drill_tests(name: str | None = None) -> list[Path]:
-    pattern = f"test_{name}.py" if name else "test_*.py"
+    """tests/drills/test_NAME.py (a drill named db-node lives in test_db_node.py)."""
+    pattern = f"test_{drill_stem(name)}.py" if name else "test_*.py"
     return sorted(paths.DRILL_TESTS.glob(pattern))
+
+
+def drill_stem(name: str) -> str:
+    """The module name of drill ``name`` (Python modules have no '-')."""
+    return name.replace("-", "_")
+
+
+def drill_names() -> list[str]:
+    """Every drill there is, by name (test_db_node.py -> db-node)."""
+    return [p.stem.removeprefix("test_").replace("_", "-") for p in drill_tests()]
 
 
 def run_pytest(name: str, paths: list[Path], lab: Lab, extra: list[str] | None = None,

@@ -134,7 +134,7 @@ def drill(name: str | None = None, profile: str | None = None) -> None:
     """Failover drills: ``name`` is a drill, or None / 'all' for every drill."""
     from webfarm.vagrant import write_ssh_config
 
-    known = [p.stem.removeprefix("test_") for p in checks.drill_tests()]
+    known = checks.drill_names()
     chosen = args.drill_name("all" if name is None else name, known)
     lab = live_lab(profile)
     write_ssh_config(lab)

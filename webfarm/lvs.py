@@ -29,6 +29,8 @@ def real_servers(lab: Lab, vip: Vip) -> list[ipaddress.IPv4Address]:
 
 
 def lo_vips(lab: Lab, host: Host) -> list[Vip]:
-    """The VIPs ``host`` owns on ``lo`` as a real server: those whose pool is one of its
-    roles (a host with app and media serves both the www and the media VIP)."""
-    return [v for v in lab.vips.values() if v.pool in host.roles]
+    """The VIPs ``host`` owns on ``lo`` as a real server: the directors' VIPs whose pool is
+    one of its roles (a host with app and media serves both the www and the media VIP). A VIP
+    held by another pair (the DB balancers' db VIP, proxied by HAProxy, not routed by LVS-DR)
+    is never put on a real server's ``lo``."""
+    return [v for v in virtual_services(lab) if v.pool in host.roles]

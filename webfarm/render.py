@@ -18,6 +18,8 @@ import jinja2
 
 from webfarm import (
     chapters,
+    dblb,
+    dbplan,
     dnsplan,
     firewall,
     fsutil,
@@ -67,6 +69,8 @@ def environment() -> jinja2.Environment:
     env.globals["lvs"] = lvs  # virtual services, real servers, VIPs on lo (03, 04)
     env.globals["vrrp"] = vrrp  # VRRP instances: router ids, priorities, peers (04)
     env.globals["firewall"] = firewall  # ports the directors open, SELinux (04)
+    env.globals["dbplan"] = dbplan  # engine, nodes, bootstrap, arbitrator, users (05)
+    env.globals["dblb"] = dblb  # HAProxy's write and read pools, health, stats (06)
     return env
 
 

@@ -29,6 +29,7 @@ DEFAULT = paths.SECRETS_FILE
 # name -> generator. VRRP PASS auth is at most 8 characters (keepalived truncates longer ones).
 GENERATORS = {
     "vrrp_auth": lambda: _random.token_hex(4),
+    "vrrp_auth_dblb": lambda: _random.token_hex(4),
     "tsig_key": lambda: base64.b64encode(_random.token_bytes(32)).decode(),
     "db_root_password": lambda: _random.token_urlsafe(18),
     "db_app_password": lambda: _random.token_urlsafe(18),
@@ -145,6 +146,7 @@ def _password(path: Path, name: str, value: str) -> None:
 
 _CHECKS: dict[str, Callable[[Path, str, str], None]] = {
     "vrrp_auth": _vrrp_auth,
+    "vrrp_auth_dblb": _vrrp_auth,
     "tsig_key": _tsig_key,
     **{name: _password for name in GENERATORS if name.endswith("_password")},
 }

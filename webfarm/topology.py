@@ -195,6 +195,10 @@ class Vip:
     port: int
     holder: str  # role whose pair holds the VIP (director, dblb)
     pool: str  # role whose hosts serve it (real servers)
+    # DB balancers' VIPs only (chapter 06-dblb): `port` takes writes (one node at a time),
+    # `read_port` spreads reads over every SQL node, `stats_port` is HAProxy's stats page.
+    read_port: int | None = None
+    stats_port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -254,6 +258,9 @@ class Lab:
     boxes: dict[str, Box]
     provider: dict[str, dict[str, Any]]
     source: Path = field(default=DEFAULT_FILE)
+    # the database engine chapter 05 builds: lab.db_engine, with "auto" resolved from the DB
+    # hosts' OS (NDB where packaged: EL9; Galera elsewhere: Debian 12)
+    engine: str = "galera"
 
     # -- queries used by the renderer, the runner, the checks and the docs -------------------
 

@@ -38,7 +38,9 @@ _LAB_KEYS = {"name": True, "domain": True, "os": True, "profile": False, "vrrp":
 _VRRP_KEYS = {"advert_int": False, "unicast": False}
 _BOX_KEYS = {"box": True, "family": True}
 _NETWORK_KEYS = {"cidr": True, "description": False}
-_VIP_KEYS = {"network": True, "address": True, "port": True, "holder": True, "pool": True}
+_VIP_KEYS = {"network": True, "address": True, "port": True, "holder": True, "pool": True,
+             "read_port": False, "stats_port": False}
+DBLB_PORTS = {"read_port": 1, "stats_port": 8404}  # defaults: port + 1, HAProxy's usual 8404
 _ROLE_SIZE_KEYS = {"memory": False, "cpus": False}
 _PROFILE_KEYS = {"description": False, "hosts": True}
 _HOST_KEYS = {"roles": True, "networks": True, "memory": False, "cpus": False, "os": False}
@@ -494,7 +496,38 @@ def _check_vip(c: Checker, key: str, name: Any, raw: Any,
         return None
     if not _vip_address_ok(c, f"{key}.address", addr, networks[net]):
         return None
-    return Vip(str(name), net, addr, port, holder, pool)
+    extra = _dblb_ports(c, key, v, holder, port)
+    if extra is None:
+        return None
+    return Vip(str(name), net, addr, port, holder, pool, **extra)
+
+
+def _dblb_ports(c: Checker, key: str, v: dict[Any, Any], holder: str,
+                port: int) -> dict[str, int | None] | None:
+    """read_port and stats_port of a VIP the DB balancers hold (HAProxy's read front end and
+    stats page); other VIPs have none. None when a problem was reported."""
+    given = [k for k in DBLB_PORTS if k in v]
+    if holder != "dblb":
+        for k in given:
+            c.add(f"{key}.{k}", f"only a VIP held by dblb has a {k} (HAProxy runs there); "
+                  f"this one is held by {holder}", f"remove {k}")
+        return None if given else {"read_port": None, "stats_port": None}
+    out: dict[str, int | None] = {}
+    for k, default in DBLB_PORTS.items():
+        if k in v:
+            out[k] = c.integer(v[k], f"{key}.{k}", 1, 65535)
+            if out[k] is None:
+                return None
+        else:
+            out[k] = port + default if k == "read_port" else default
+    seen = {port: "port"}
+    for k, value in out.items():
+        if value in seen:
+            c.add(f"{key}.{k}", f"{value} is already this VIP's {seen[value]}",
+                  f"give {k} a port of its own (e.g. {port + 1} for reads, 8404 for stats)")
+            return None
+        seen[value] = k  # type: ignore[index]
+    return out
 
 
 def _vip_role_fix(rk: str, net: str) -> str:
@@ -793,6 +826,7 @@ def build(data: Any, path: Path | str, profile: str | None = None) -> Lab:
     ctx = _Context(networks, boxes, settings.default_os, sizes, vips)
     hosts = _check_profiles(c, top, ctx, chosen)
     _check_vip_addresses_free(c, raw_profiles, vips)
+    engine = _check_engine(c, f"profiles.{chosen}.hosts", settings.db_engine, hosts)
     if c.problems or settings.name is None:
         raise LabFileError(path, c.problems)
     return Lab(
@@ -808,7 +842,60 @@ def build(data: Any, path: Path | str, profile: str | None = None) -> Lab:
         boxes=boxes,
         provider=provider,
         source=path,
+        engine=engine,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The database engine
+
+DB_ROLES = ("db_mgmt", "db_data", "db_sql")
+ENGINE_BY_FAMILY = {"el9": "ndb", "debian12": "galera"}  # "auto": NDB where it is packaged
+ENGINE_FAMILIES = {"ndb": ("el9",), "galera": ("el9", "debian12")}
+
+
+def _check_engine(c: Checker, key: str, choice: str, hosts: dict[str, Host]) -> str:
+    """The engine chapter 05 builds (lab.db_engine, "auto" resolved from the DB hosts' OS
+    family), refused where the OS cannot provide it or the profile cannot run it."""
+    db_hosts = [h for h in hosts.values() if any(r in h.roles for r in DB_ROLES)]
+    families = sorted({h.os.family for h in db_hosts})
+    if choice == "auto":
+        engines = sorted({ENGINE_BY_FAMILY.get(f, "galera") for f in families})
+        if len(engines) > 1:
+            c.add("lab.db_engine", f"auto picks NDB on EL9 and Galera on Debian 12, and the "
+                  f"DB hosts mix both ({', '.join(families)}): one cluster needs one engine",
+                  "set lab.db_engine: galera (MariaDB Galera runs on both), or give every DB "
+                  "host the same os")
+            return "galera"
+        engine = engines[0] if engines else "galera"
+    else:
+        engine = choice
+        for h in db_hosts:
+            if h.os.family not in ENGINE_FAMILIES.get(engine, ()):
+                c.add("lab.db_engine", f"{engine}: MySQL NDB Cluster is not packaged for "
+                      f"{h.os.family} (DB host {h.name} runs {h.os.name})",
+                      "use db_engine: galera (or auto), or give the DB hosts an EL9 os "
+                      "(e.g. os: almalinux9)")
+                return engine
+    if engine == "galera":
+        nodes = [h.name for h in hosts.values() if {"db_data", "db_sql"} & set(h.roles)]
+        arbiter = [h.name for h in hosts.values() if "db_mgmt" in h.roles]
+        if nodes and len(nodes) % 2 == 0 and not arbiter:
+            c.add(key, f"{len(nodes)} Galera nodes ({', '.join(nodes)}) and no db_mgmt host: "
+                  "with an even count, the survivors of a failure that takes half the nodes "
+                  "lose quorum and stop taking writes",
+                  "give the db_mgmt role to a host on the db network (it runs garbd, the "
+                  "Galera arbitrator), or add a node")
+    elif db_hosts:
+        for role in DB_ROLES:
+            if not any(role in h.roles for h in db_hosts):
+                c.add(key, f"NDB Cluster needs a {role} host and this profile has none",
+                      f"give the {role} role to a host on the db network")
+        data = [h.name for h in db_hosts if "db_data" in h.roles]
+        if len(data) % 2:
+            c.add(key, f"{len(data)} NDB data nodes ({', '.join(data)}): NoOfReplicas=2 "
+                  "needs an even count (node groups of two)", "add or remove a db_data host")
+    return engine
 
 
 def _check_vip_addresses_free(c: Checker, profiles: dict[Any, Any], vips: dict[str, Vip]) -> None:
