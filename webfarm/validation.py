@@ -850,24 +850,20 @@ def build(data: Any, path: Path | str, profile: str | None = None) -> Lab:
 # The database engine
 
 DB_ROLES = ("db_mgmt", "db_data", "db_sql")
-ENGINE_BY_FAMILY = {"el9": "ndb", "debian12": "galera"}  # "auto": NDB where it is packaged
+NDB = "ndb"
+ENGINE_BY_FAMILY = {"el9": NDB, "debian12": "galera"}  # "auto": NDB where it is packaged
 ENGINE_FAMILIES = {"ndb": ("el9",), "galera": ("el9", "debian12")}
 
 
 def _check_engine(c: Checker, key: str, choice: str, hosts: dict[str, Host]) -> str:
     """The engine chapter 05 builds (lab.db_engine, "auto" resolved from the DB hosts' OS
-    family), refused where the OS cannot provide it or the profile cannot run it."""
+    family: NDB when every DB host runs EL9, Galera otherwise), refused where the OS cannot
+    provide it or the profile cannot run it."""
     db_hosts = [h for h in hosts.values() if any(r in h.roles for r in DB_ROLES)]
     families = sorted({h.os.family for h in db_hosts})
-    if choice == "auto":
-        engines = sorted({ENGINE_BY_FAMILY.get(f, "galera") for f in families})
-        if len(engines) > 1:
-            c.add("lab.db_engine", f"auto picks NDB on EL9 and Galera on Debian 12, and the "
-                  f"DB hosts mix both ({', '.join(families)}): one cluster needs one engine",
-                  "set lab.db_engine: galera (MariaDB Galera runs on both), or give every DB "
-                  "host the same os")
-            return "galera"
-        engine = engines[0] if engines else "galera"
+    if choice == "auto":  # NDB when every DB host can have it (EL9), else Galera (runs on both)
+        engine = NDB if families and all(ENGINE_BY_FAMILY.get(f) == NDB for f in families) \
+            else "galera"
     else:
         engine = choice
         for h in db_hosts:

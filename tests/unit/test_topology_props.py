@@ -100,12 +100,17 @@ def lab_data(draw: st.DrawFn) -> dict[str, Any]:
         name = draw(st.sampled_from(["h", "node", "vm-"]), label="name prefix") + str(i + 1)
         hosts[name] = host
 
+    db_engine = draw(st.sampled_from(["auto", "ndb", "galera"]))
+    if db_engine == "ndb":  # NDB is packaged for EL9 only: its hosts run an EL9 box
+        for host in hosts.values():
+            if {"db_mgmt", "db_data", "db_sql"} & set(host["roles"]):
+                host["os"] = draw(st.sampled_from(["almalinux9", "rocky9"]))
     return {
         "lab": {"name": "gen", "domain": draw(st.sampled_from(["webfarm.test", "lab.example"])),
                 "os": draw(st.sampled_from(sorted(BOXES))), "profile": "gen",
                 "vrrp": {"advert_int": draw(st.sampled_from([1, 2, 0.5])),
                          "unicast": draw(st.booleans())},
-                "db_engine": draw(st.sampled_from(["auto", "ndb", "galera"]))},
+                "db_engine": db_engine},
         "boxes": copy.deepcopy(BOXES),
         "provider": {"libvirt": {"driver": draw(st.sampled_from(["kvm", "qemu"]))},
                      "virtualbox": {}},

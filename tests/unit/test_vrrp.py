@@ -94,3 +94,18 @@ def test_address_label_fits_an_interface_name():
     assert vrrp.label("eth1", "www") == "eth1:www"
     long = vrrp.label("eth1", "a-very-long-service-name")
     assert long == "eth1:a-very-lon" and len(long) == vrrp.IFNAMSIZ
+
+
+def test_db_balancers_have_their_own_router_id_and_secret(labs):
+    """The dblb pair's instance on the db network: id 62 (never a directors' id on any
+    network), its own password key; priorities follow lab.yml order."""
+    for lab in labs.values():
+        first, second = lab.hosts_with("dblb")
+        (one,) = vrrp.instances(lab, first, "dblb")
+        (two,) = vrrp.instances(lab, second, "dblb")
+        assert (one.name, one.network, one.router_id) == ("VI_DB", "db", 62)
+        assert two.router_id == one.router_id
+        assert one.auth_secret == "vrrp_auth_dblb" != vrrp.auth_secret(ROLE)
+        assert one.router_id not in {vrrp.router_id(lab, n, ROLE) for n in lab.networks}
+        assert (one.priority, two.priority) == (150, 100)
+        assert [str(v.address) for v in one.vips] == [str(lab.vips["db"].address)]

@@ -512,8 +512,31 @@ FILES = [
     _c("undefined-alias", "line ", lab_key("name", "*nothing"), "anchors"),
 ]
 
+DB_ENGINE = [
+    _c("db-engine-ndb-on-debian", "lab.db_engine",
+       sub("db_engine: auto", "db_engine: ndb"), "not packaged for debian12"),
+    _c("db-engine-galera-even-without-arbitrator", f"{FULL}",
+       sub("      mgm1: {roles: [db_mgmt], networks: {db: 192.168.57.31}}\n", ""),
+       "no db_mgmt host"),
+    _c("db-engine-ndb-odd-data-nodes", f"{FULL}",
+       both(sub("db_engine: auto", "db_engine: ndb"), sub("os: debian12", "os: almalinux9"),
+            sub("      data2: {roles: [db_data], networks: {db: 192.168.57.52}}\n", "")),
+       "even count"),
+    _c("vip-read-port-on-director", "vips.www.read_port",
+       sub(WWW, WWW.replace("pool: app}", "pool: app, read_port: 81}")), "only a VIP held by dblb"),
+    _c("vip-read-port-is-write-port", "vips.db.read_port",
+       sub(DBVIP, DBVIP.replace("pool: db_sql}", "pool: db_sql, read_port: 3306}")),
+       "already this VIP's port"),
+    _c("vip-stats-port-is-read-port", "vips.db.stats_port",
+       sub(DBVIP, DBVIP.replace("pool: db_sql}", "pool: db_sql, read_port: 3307, "
+                                "stats_port: 3307}")), "already this VIP's read_port"),
+    _c("vip-read-port-text", "vips.db.read_port",
+       sub(DBVIP, DBVIP.replace("pool: db_sql}", "pool: db_sql, read_port: reads}"))),
+]
+
 CASES: list[Case] = [*HOST_NAMES, *VIP_NAMES, *NETWORK_AND_PROFILE_NAMES, *LAB_NAME, *DOMAINS,
-                     *BOXES, *DESCRIPTIONS, *PROVIDER, *NETWORKS, *VIPS, *PROFILES, *FILES]
+                     *BOXES, *DESCRIPTIONS, *PROVIDER, *NETWORKS, *VIPS, *PROFILES, *FILES,
+                     *DB_ENGINE]
 
 
 def write(case: Case, folder: Path) -> Path:
