@@ -384,10 +384,13 @@ def inner(profile: str, upto: int, run_drills: bool, reuse: bool = False) -> int
                 console.rule(escape(f"drill {name}"))
                 res = checks.run_drill(lab, name)
                 result_file = paths.DRILLS_DIR / f"{name}.json"
-                outage = None
+                outage, figures = None, {}
                 if result_file.exists():
-                    outage = json.loads(result_file.read_text()).get("outage_s")
-                data["drills"].append({"name": name, "passed": res.ok, "outage_s": outage})
+                    saved = json.loads(result_file.read_text())
+                    outage = saved.get("outage_s")
+                    figures = _figures(saved.get("details", {}))
+                data["drills"].append({"name": name, "passed": res.ok, "outage_s": outage,
+                                       "seconds": round(res.seconds, 1), **figures})
                 save()
         failed = [d["name"] for d in data["drills"] if not d["passed"]]
         if failed:
@@ -401,6 +404,14 @@ def inner(profile: str, upto: int, run_drills: bool, reuse: bool = False) -> int
         console.print(str(err), markup=False, highlight=False, soft_wrap=True, style="red")
         save()
         return 1
+
+
+def _figures(details: dict[str, Any]) -> dict[str, Any]:
+    """The plain numbers a drill recorded at the top of its details (acked_writes,
+    lost_writes, rejoin_s...), for the report; nested scenario data stays in the drill's
+    own file."""
+    return {k: v for k, v in details.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)}
 
 
 def down() -> None:
