@@ -155,8 +155,9 @@ CHAPTERS: tuple[Chapter, ...] = (
             "a guestbook through the db VIP (writes to the write port, reads to the read "
             "port), PHP sessions in the database",
             ("app",), (("app[0]",), ("app[1:]",)),
-            os_keys=("packages.php", "services.php_fpm", "paths.www_root",
-                     "paths.nginx_group"),
+            os_keys=("packages.php_cli", "services.nginx", "paths.nginx_conf_d",
+                     "paths.nginx_fastcgi_params", "paths.nginx_group", "paths.php_fpm_socket",
+                     "paths.www_root", "selinux"),
             facts=("webfarm/dbplan.py",)),
 )
 

@@ -1,7 +1,8 @@
 """Chapter 03-web checks against the live lab: nginx (and PHP-FPM on app servers) run; every
 real server holds the VIPs of its pools on lo and has the LVS-DR ARP sysctls; from the client,
 each real server's own address answers /health with its name, the app page names its server
-and says the database is not configured yet, the media site sends the right types and caching
+and says the database is not configured yet (or, once chapter 07 rendered db.php, is not
+"not configured"), the media site sends the right types and caching
 headers; no real server answers ARP for a VIP; a second run changes nothing."""
 
 from __future__ import annotations
@@ -144,11 +145,17 @@ def test_app_page_and_whoami(name: str) -> None:
     (media,) = lab.vips_served_by("media")
     page = curl(f"-H 'Host: {site(www)}' http://{addr}/")
     assert f'<span class="host">{name}</span>' in page
-    assert "database: not configured yet" in page
+    who = json.loads(curl(f"-H 'Host: {site(www)}' http://{addr}/api/whoami"))
+    # db.php (chapter 07-app) switches the page to the real database: until then it says so
+    db_php = f"{osdata.get(host(name).os.family).paths['www_root']}/app/db.php"
+    assert who["db_configured"] is remote_root(name).file(db_php).exists
+    if who["db_configured"]:
+        assert "not configured" not in page
+    else:
+        assert "database: not configured yet" in page
     assert str(lab.hosts[client()].addresses["front"]) in page  # the visitor's own address
     for asset in ("site.css", "app.js", "logo.svg"):
         assert f'"http://{site(media)}/static/{asset}"' in page
-    who = json.loads(curl(f"-H 'Host: {site(www)}' http://{addr}/api/whoami"))
     assert who["host"] == name and who["role"] == "app"
     assert headers(f"http://{addr}/config.php", site(www))[":status"] == "404"
 

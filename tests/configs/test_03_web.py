@@ -318,7 +318,7 @@ def test_app_page_and_whoami(case: Rendered, tmp_path: Path) -> None:
     assert f'<span class="host">{case.host.name}</span>' in page
     assert str(case.host.addresses["front"]) in page
     assert "192.168.56.100" in page  # the visitor's address
-    assert "database: not configured yet (chapter 05)" in page
+    assert "database: not configured yet (chapter 07)" in page
     (media,) = case.lab.vips_served_by("media")
     base = f"http://{media.name}.{case.lab.domain}/static/"
     for asset in ("site.css", "app.js", "logo.svg"):
@@ -327,17 +327,16 @@ def test_app_page_and_whoami(case: Rendered, tmp_path: Path) -> None:
     assert whoami == {"host": case.host.name, "role": "app",
                       "address": str(case.host.addresses["front"]), "db_configured": False}
 
-    # Once a DB chapter configures it, an unreachable database is reported, never faked.
+    # Once chapter 07 renders ../db.php, an unreachable database is reported, never faked.
     copy = tmp_path / "app"
     shutil.copytree(app, copy)
-    cfg = copy / "config.php"
-    cfg.write_text(cfg.read_text().replace(
-        "'db_configured' => false,\n    'db' => null,",
-        "'db_configured' => true,\n    'db' => ['host' => '127.0.0.1', 'port' => 1, "
-        "'name' => 'webfarm', 'user' => 'app', 'password' => 'x'],"))
-    assert "'db_configured' => true" in cfg.read_text()
+    (copy / "db.php").write_text(
+        "<?php\nreturn ['engine' => 'galera', 'name' => 'webfarm', 'user' => 'app', "
+        "'password' => 'x', 'write' => ['host' => '127.0.0.1', 'port' => 1], "
+        "'read' => ['host' => '127.0.0.1', 'port' => 1], 'causal_reads' => true];\n")
     page = _run_php(copy / "public" / "index.php")
     assert "database: error:" in page and "not configured" not in page
+    assert json.loads(_run_php(copy / "public" / "api" / "whoami.php"))["db_configured"] is True
 
 
 @pytest.mark.parametrize("case", APP_CASES, indirect=True)
