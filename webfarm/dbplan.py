@@ -168,3 +168,50 @@ def firewall_ports(lab: Lab, host: Host) -> list[str]:
         if "db_sql" in host.roles:
             ports += [f"{SQL_PORT}/tcp", f"{HEALTH_PORT}/tcp"]
     return list(dict.fromkeys(ports))
+
+
+# -- chapter 05-db: what the scripts and templates need besides the above ---------------------
+
+NDB_DATA_PORT = 2202  # ServerPort of every data node (config.ini), so firewalld can open it
+NDB_REPLICAS = 2  # NoOfReplicas: every fragment on two data nodes (a node group of two)
+NDB_DATA_DIR = "/var/lib/mysql-cluster"  # DataDir of ndb_mgmd and ndbd (config.ini)
+CLIENT = {GALERA: "mariadb", NDB: "mysql"}  # the command-line client of each engine
+HEALTH_USER = "webfarm-dbcheck"  # the system user the health agent runs as
+SYNC_TIMEOUT_S = 900  # how long a node may take to reach Synced (an SST under TCG: minutes)
+
+
+def client(lab: Lab) -> str:
+    """The SQL client program of the engine (the health agent and the scripts call it)."""
+    return CLIENT[lab.engine]
+
+
+def peers(lab: Lab, host: Host) -> list[Host]:
+    """The other nodes (the arbitrator is no peer: it holds no data and answers no SQL)."""
+    return [h for h in nodes(lab) if h.name != host.name]
+
+
+def monitor_privileges(lab: Lab) -> str:
+    """What the monitor user may do on *.*: read status and the process list, no data.
+    (SHOW GLOBAL STATUS, which the health agent asks, needs no privilege at all.)"""
+    return "PROCESS, REPLICA MONITOR" if lab.engine == GALERA else "PROCESS, REPLICATION CLIENT"
+
+
+def selinux_ports(lab: Lab, host: Host) -> list[int]:
+    """Galera's ports the SELinux policy must label mysqld_port_t on an EL9 node (mysqld_t
+    binds them; 3306 already is mysqld_port_t)."""
+    if lab.engine != GALERA or not is_node(lab, host):
+        return []
+    return sorted(GALERA_PORTS.values())
+
+
+def provider_options(lab: Lab, host: Host) -> str:
+    """wsrep_provider_options (and garbd's): Galera's own sockets on the DB address only,
+    then the failure-detector timings and the write-set cache."""
+    addr = address(host)
+    opts = {"gmcast.listen_addr": f"tcp://{addr}:{GALERA_PORTS['group']}"}
+    if is_node(lab, host):
+        opts["ist.recv_addr"] = f"{addr}:{GALERA_PORTS['ist']}"
+        opts |= GALERA_TIMINGS
+    else:  # garbd: no IST, no cache of its own worth sizing
+        opts |= {k: v for k, v in GALERA_TIMINGS.items() if k.startswith("evs.")}
+    return "; ".join(f"{k}={v}" for k, v in opts.items())
