@@ -150,7 +150,7 @@ CHAPTERS: tuple[Chapter, ...] = (
             "every node, health from each node's agent",
             ("dblb",),
             os_keys=("packages.dblb", "services.keepalived", "services.haproxy",
-                     "paths.keepalived_conf", "paths.haproxy_conf"),
+                     "paths.keepalived_conf", "paths.haproxy_conf", "paths.haproxy_socket"),
             facts=("webfarm/dblb.py", "webfarm/vrrp.py"),
             # both drills write through the db VIP, so they need this chapter
             drills=("db-node", "dblb")),

@@ -62,3 +62,59 @@ def stats_address(host: Host) -> ipaddress.IPv4Address:
 def firewall_ports(lab: Lab) -> list[str]:
     v = vip(lab)
     return [f"{v.port}/tcp", f"{v.read_port}/tcp", f"{v.stats_port}/tcp"]
+
+
+# -- HAProxy's sections, who may connect, keepalived's haproxy tracking ------------------------
+
+WRITE_FRONTEND, READ_FRONTEND = "db_write", "db_read"  # HAProxy proxy names (stats CSV pxname)
+WRITE_BACKEND, READ_BACKEND = "db_write_nodes", "db_read_nodes"
+STATS_PROXY = "stats"
+MAXCONN = 2000  # HAProxy's global connection limit (MariaDB's default max_connections: 151)
+# keepalived's vrrp_script: is an haproxy process alive? pidof is /usr/bin/pidof on both
+# families (procps-ng on EL9, sysvinit-utils on Debian 12); checked every second, 2 misses
+# to fail, 2 successes to recover.
+TRACK_SCRIPT = "chk_haproxy"
+TRACK_COMMAND = "/usr/bin/pidof haproxy"
+TRACK = {"interval_s": 1, "fall": 2, "rise": 2}
+SCRIPT_USER = "keepalived_script"  # unprivileged user keepalived runs the track script as
+
+
+def balancers(lab: Lab) -> list[Host]:
+    """The DB balancers (VRRP pair), in lab.yml order: the first is the VIP's MASTER."""
+    return lab.hosts_with(ROLE)
+
+
+def db_clients(lab: Lab) -> list[ipaddress.IPv4Address]:
+    """Who may open a connection to the VIP's write and read ports: every app server and
+    every monitor host (their DB addresses). Nobody else: not the DB nodes, not the balancers
+    (their own connections to the nodes do not pass through the VIP)."""
+    out = [dbplan.address(h) for h in lab.hosts_with("app") if h.on(dbplan.DB_NETWORK)]
+    out += [a for a in dbplan.monitor_clients(lab) if a not in out]
+    return out
+
+
+def stats_clients(lab: Lab) -> list[ipaddress.IPv4Address]:
+    """Who may read a balancer's stats page: the monitor hosts and the balancers themselves
+    (the checks read it on the balancer; a balancer may read its peer's)."""
+    out = list(dbplan.monitor_clients(lab))
+    out += [dbplan.address(h) for h in balancers(lab) if dbplan.address(h) not in out]
+    return out
+
+
+def track_weight(lab: Lab) -> int:
+    """The (negative) weight of the haproxy track script: a balancer whose haproxy is dead
+    falls below every healthy member (the highest priority minus it is below the lowest),
+    so the VIP moves to a balancer that can serve it."""
+    prios = [lab.priority(h, ROLE) for h in balancers(lab)]
+    return -(max(prios) - min(prios) + 1)
+
+
+def keepalived_conflict(host: Host) -> str | None:
+    """Why ``host`` cannot run this chapter's keepalived.conf, or None. keepalived reads one
+    file per host: a host that is both an LVS director (chapter 04) and a DB balancer would
+    have two chapters writing it, each removing the other's VIPs."""
+    if "director" in host.roles and ROLE in host.roles:
+        return (f"{host.name} has both roles director and {ROLE}: chapters 04-lvs and 06-dblb "
+                "would each write its one keepalived.conf. Fix: give the roles to different "
+                "hosts in lab.yml")
+    return None
