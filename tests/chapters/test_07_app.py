@@ -79,7 +79,7 @@ def http(url: str, cookie: str = "", form: dict[str, str] | None = None) -> Answ
         args += ["-H", f"Cookie: {cookie}"]
     for key, value in (form or {}).items():
         args += ["--data-urlencode", f"{key}={value}"]
-    out = remote(role_hosts("client")[0]).check_output(" ".join(map(shlex.quote, args + [url])))
+    out = remote(role_hosts("client")[0]).check_output(" ".join(map(shlex.quote, [*args, url])))
     head, _, body = out.replace("\r\n", "\n").partition("\n\n")
     lines = head.splitlines()
     headers = {}
