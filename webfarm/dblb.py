@@ -20,8 +20,8 @@ from webfarm import dbplan
 from webfarm.topology import Host, Lab, Vip
 
 ROLE = dbplan.DB_HOLDER
-CHECK = {"inter_ms": 1000, "fall": 2, "rise": 2}  # a failed node leaves in ~2 s + timeout
-TIMEOUTS_S = {"connect": 2, "client": 3600, "server": 3600, "check": 1}
+CHECK = {"inter_ms": 1500, "fall": 2, "rise": 2}  # a failed node leaves in ~3 s + timeout
+TIMEOUTS_S = {"connect": 2, "client": 3600, "server": 3600, "check": 2}  # the agent starts the mariadb client: slow on TCG guests
 
 
 @dataclass(frozen=True)
