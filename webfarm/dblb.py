@@ -21,7 +21,8 @@ from webfarm.topology import Host, Lab, Vip
 
 ROLE = dbplan.DB_HOLDER
 CHECK = {"inter_ms": 1500, "fall": 2, "rise": 2}  # a failed node leaves in ~3 s + timeout
-TIMEOUTS_S = {"connect": 2, "client": 3600, "server": 3600, "check": 2}  # the agent starts the mariadb client: slow on TCG guests
+# check: the agent starts a mariadb client per request, which a TCG guest can take 1 s to do
+TIMEOUTS_S = {"connect": 2, "client": 3600, "server": 3600, "check": 2}
 
 
 @dataclass(frozen=True)
