@@ -2,14 +2,15 @@
 # Chapter 03-web, app servers: nginx + PHP-FPM running the webfarm app.
 #
 # The app is three small PHP files under $WF_PATH_WWW_ROOT/app:
-#   config.php         this host's facts (name, address, the media site's name) and, once a
-#                      database chapter exists, how to reach the DB VIP; outside the document
-#                      root and readable only by root and nginx's group;
+#   config.php         this host's facts (name, address, the media site's name); outside the
+#                      document root and readable only by root and nginx's group;
 #   public/index.php   the page: which server answered, for which address, to whom, when,
-#                      and the database section (it says "not configured yet" until then);
+#                      and the database section: "not configured yet" until chapter 07 puts
+#                      db.php (how to reach the db VIP) next to config.php;
 #   public/api/whoami.php  the same facts as JSON, for scripts and checks (/api/whoami).
 # PHP runs in its own PHP-FPM pool "webfarm" with its own unix socket; nginx passes exactly
-# those two scripts to it and answers /health itself.
+# those two scripts to it and answers /health itself (later chapters add their own exact
+# locations in webfarm-app.d/, included by the site).
 
 # shellcheck disable=SC2086  # WF_PKG_PHP is a list of packages: split it into words
 wf_install $WF_PKG_PHP
