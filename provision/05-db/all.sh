@@ -59,12 +59,19 @@ db_health_agent() {
       --shell /usr/sbin/nologin "$DB_HEALTH_USER"
     wf_changed "created system user $DB_HEALTH_USER"
   fi
+  local changes_before=$WF_CHANGES
   wf_put "$WF_FILES/05-db/webfarm-dbcheck" /usr/local/libexec/webfarm-dbcheck 0755 root:root
   wf_put "$WF_FILES/05-db/dbcheck.cnf" /etc/webfarm/dbcheck.cnf 0400 \
     "$DB_HEALTH_USER:$DB_HEALTH_USER"
   wf_systemd_unit "$WF_FILES/05-db/webfarm-dbcheck@.service" webfarm-dbcheck@.service
   wf_systemd_unit "$WF_FILES/05-db/webfarm-dbcheck.socket" webfarm-dbcheck.socket
   wf_service webfarm-dbcheck.socket
+  # The poller keeps one client connection open and refreshes the verdict every second, so
+  # each check only reads it (a client per check costs a second of CPU on a TCG guest).
+  # A new agent script restarts it.
+  if [ "$WF_CHANGES" != "$changes_before" ]; then wf_mark_restart webfarm-dbstate.service; fi
+  wf_systemd_unit "$WF_FILES/05-db/webfarm-dbstate.service" webfarm-dbstate.service
+  wf_service webfarm-dbstate.service
 }
 
 db_selinux_ports() {

@@ -26,6 +26,7 @@ import re
 import shutil
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -184,7 +185,8 @@ def test_only_db_hosts_get_the_chapter_files(case: Rendered) -> None:
             continue
         assert (case.files(host) / "db.env").is_file()
         node_files = ("90-webfarm-galera.cnf", "users.sql", "webfarm-dbcheck",
-                      "webfarm-dbcheck.socket", "webfarm-dbcheck@.service", "dbcheck.cnf")
+                      "webfarm-dbstate.service", "webfarm-dbcheck.socket",
+                      "webfarm-dbcheck@.service", "dbcheck.cnf")
         for name in node_files:
             assert (case.files(host) / name).exists() == bool(
                 {"db_data", "db_sql"} & set(host.roles)), (host.name, name)
@@ -613,3 +615,61 @@ def test_ndb_firewall_ports() -> None:
     assert dbplan.selinux_ports(lab, lab.hosts["sql1"]) == []
     galera_lab = build("mini-el9-galera")
     assert dbplan.selinux_ports(galera_lab, galera_lab.hosts["db1"]) == [4444, 4567, 4568]
+
+
+def test_health_poller_keeps_one_client_and_the_agent_answers_from_its_verdict(
+        tmp_path: Path) -> None:
+    """`webfarm-dbcheck poll` feeds one long-lived client a query per round and writes the
+    verdict; the per-connection agent answers from it (its own client here always fails, so a
+    200 can only come from the poller's verdict) while it is fresh."""
+    lab = build("mini")
+    rendered = render_lab(lab, tmp_path / "render")
+    host = dbplan.nodes(lab)[0]
+    agent = rendered.files(host) / "webfarm-dbcheck"
+    unit = parse_cnf((rendered.files(host) / "webfarm-dbstate.service")
+                     .read_text(encoding="utf-8"))["Service"]
+    assert unit["ExecStart"] == "/usr/local/libexec/webfarm-dbcheck poll"
+    assert unit["User"] == dbplan.HEALTH_USER and unit["Restart"] == "always"
+    assert unit["RuntimeDirectory"] == "webfarm-dbcheck"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    starts = tmp_path / "starts"
+    rows = galera_rows(4, "Synced", "Primary", "ON", "OFF")
+    client = bin_dir / dbplan.client(lab)
+    # a batch client: for each query line on stdin, the rows and the END marker
+    client.write_text("#!/bin/bash\n"
+                      f"echo started >>'{starts}'\n"
+                      "while IFS= read -r q; do\n"
+                      f"  printf '%s' '{rows}'\n"
+                      "  echo END\n"
+                      "done\n", encoding="utf-8")
+    client.chmod(0o755)
+    state = tmp_path / "state"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "WEBFARM_DBCHECK_STATE": str(state)}
+    poller = subprocess.Popen(["bash", str(agent), "poll"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not state.exists():
+            time.sleep(0.2)
+        time.sleep(2.5)  # a few rounds
+        assert state.exists(), "the poller wrote no verdict"
+        when, code, body = state.read_text(encoding="utf-8").split(" ", 2)
+        assert code == "200" and body.startswith(f"{host.name} Synced Primary")
+        assert abs(int(when) - time.time()) < 5
+        assert starts.read_text(encoding="utf-8").count("started") == 1, "one client, kept"
+        fake_client(tmp_path / "bin2", dbplan.client(lab), None)  # a direct query would fail
+        out = subprocess.run(["bash", str(agent)], input=GET.encode(), capture_output=True,
+                             timeout=30, check=False,
+                             env={**env, "PATH": f"{tmp_path / 'bin2'}:/usr/bin:/bin"})
+        assert out.stdout.decode().startswith("HTTP/1.1 200 OK\r\n"), out.stdout
+    finally:
+        poller.kill()
+        poller.wait(timeout=10)
+    # a stale verdict is not used: the agent asks the server itself (which fails here)
+    state.write_text(f"{int(time.time()) - 60} 200 {host.name} Synced Primary\n",
+                     encoding="utf-8")
+    out = subprocess.run(["bash", str(agent)], input=GET.encode(), capture_output=True,
+                         timeout=30, check=False,
+                         env={**env, "PATH": f"{tmp_path / 'bin2'}:/usr/bin:/bin"})
+    assert out.stdout.decode().startswith("HTTP/1.1 503 "), out.stdout
