@@ -51,27 +51,24 @@ db_apply_users() {
 }
 
 db_health_agent() {
-  # The node's health agent: systemd listens on DB_ADDRESS:DB_HEALTH_PORT and runs
-  # webfarm-dbcheck once per connection, as its own system user, which alone can read the
-  # monitor user's password. HAProxy (chapter 06) asks it GET / and gets 200 or 503.
+  # The node's health agent: systemd listens on DB_ADDRESS:DB_HEALTH_PORT and hands the socket
+  # to webfarm-dbcheck, one Python process running as its own system user, which alone can
+  # read the monitor user's password. It keeps one client connection to the server and asks
+  # it every second; HAProxy (chapter 06) asks the agent GET / and gets 200 or 503. (A client
+  # per check costs about a second of CPU on an emulated guest: measured, too slow.)
   if ! id "$DB_HEALTH_USER" >/dev/null 2>&1; then
     useradd --system --user-group --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin "$DB_HEALTH_USER"
     wf_changed "created system user $DB_HEALTH_USER"
   fi
-  local changes_before=$WF_CHANGES
-  wf_put "$WF_FILES/05-db/webfarm-dbcheck" /usr/local/libexec/webfarm-dbcheck 0755 root:root
+  wf_put "$WF_FILES/05-db/webfarm-dbcheck" /usr/local/libexec/webfarm-dbcheck 0755 root:root \
+    webfarm-dbcheck.service
   wf_put "$WF_FILES/05-db/dbcheck.cnf" /etc/webfarm/dbcheck.cnf 0400 \
-    "$DB_HEALTH_USER:$DB_HEALTH_USER"
-  wf_systemd_unit "$WF_FILES/05-db/webfarm-dbcheck@.service" webfarm-dbcheck@.service
+    "$DB_HEALTH_USER:$DB_HEALTH_USER" webfarm-dbcheck.service
   wf_systemd_unit "$WF_FILES/05-db/webfarm-dbcheck.socket" webfarm-dbcheck.socket
+  wf_systemd_unit "$WF_FILES/05-db/webfarm-dbcheck.service" webfarm-dbcheck.service
   wf_service webfarm-dbcheck.socket
-  # The poller keeps one client connection open and refreshes the verdict every second, so
-  # each check only reads it (a client per check costs a second of CPU on a TCG guest).
-  # A new agent script restarts it.
-  if [ "$WF_CHANGES" != "$changes_before" ]; then wf_mark_restart webfarm-dbstate.service; fi
-  wf_systemd_unit "$WF_FILES/05-db/webfarm-dbstate.service" webfarm-dbstate.service
-  wf_service webfarm-dbstate.service
+  wf_service webfarm-dbcheck.service
 }
 
 db_selinux_ports() {

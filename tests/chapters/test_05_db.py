@@ -224,6 +224,8 @@ def test_health_agent_answers_200_when_synced(name: str) -> None:
     assert body == f"{name} Synced Primary ready=ON read_only=OFF"
     socket = remote(name).service("webfarm-dbcheck.socket")
     assert socket.is_enabled and socket.is_running
+    agent = remote(name).service("webfarm-dbcheck.service")  # one process, one kept client
+    assert agent.is_enabled and agent.is_running
 
 
 def test_health_agent_answers_503_while_a_node_is_desynced() -> None:

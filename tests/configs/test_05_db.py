@@ -24,9 +24,13 @@ import ipaddress
 import os
 import re
 import shutil
+import socket
 import stat
 import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -185,8 +189,7 @@ def test_only_db_hosts_get_the_chapter_files(case: Rendered) -> None:
             continue
         assert (case.files(host) / "db.env").is_file()
         node_files = ("90-webfarm-galera.cnf", "users.sql", "webfarm-dbcheck",
-                      "webfarm-dbstate.service", "webfarm-dbcheck.socket",
-                      "webfarm-dbcheck@.service", "dbcheck.cnf")
+                      "webfarm-dbcheck.socket", "webfarm-dbcheck.service", "dbcheck.cnf")
         for name in node_files:
             assert (case.files(host) / name).exists() == bool(
                 {"db_data", "db_sql"} & set(host.roles)), (host.name, name)
@@ -398,15 +401,15 @@ def test_health_agent_units(case: Rendered, tmp_path: Path) -> None:
             continue
         sock = parse_cnf((files / "webfarm-dbcheck.socket").read_text(encoding="utf-8"))
         assert sock["Socket"]["ListenStream"] == f"{dbplan.address(host)}:{dbplan.HEALTH_PORT}"
-        assert sock["Socket"]["Accept"] == "yes"
+        assert sock["Socket"]["Accept"] == "no"  # one agent process keeps its client
         assert sock["Socket"]["FreeBind"] == "yes"
         assert sock["Install"]["WantedBy"] == "sockets.target"
-        svc = parse_cnf((files / "webfarm-dbcheck@.service").read_text(encoding="utf-8"))
+        svc = parse_cnf((files / "webfarm-dbcheck.service").read_text(encoding="utf-8"))
         s = svc["Service"]
         assert s["ExecStart"] == "/usr/local/libexec/webfarm-dbcheck"
-        assert s["StandardInput"] == "socket" and s["StandardOutput"] == "socket"
+        assert svc["Unit"]["Requires"] == "webfarm-dbcheck.socket"
         assert s["User"] == dbplan.HEALTH_USER != "root"
-        assert "RuntimeMaxSec" in s
+        assert s["Restart"] == "always"
         opts = parse_cnf((files / "dbcheck.cnf").read_text(encoding="utf-8"))["client"]
         assert opts["user"] == dbplan.MONITOR_USER
         assert unquote(opts["password"]) == SECRETS["db_monitor_password"]
@@ -422,11 +425,11 @@ def test_health_agent_units(case: Rendered, tmp_path: Path) -> None:
         agent.chmod(0o755)
         (unit_dir / "webfarm-dbcheck.socket").write_text(
             (files / "webfarm-dbcheck.socket").read_text(encoding="utf-8"), encoding="utf-8")
-        (unit_dir / "webfarm-dbcheck@.service").write_text(
-            (files / "webfarm-dbcheck@.service").read_text(encoding="utf-8")
+        (unit_dir / "webfarm-dbcheck.service").write_text(
+            (files / "webfarm-dbcheck.service").read_text(encoding="utf-8")
             .replace("/usr/local/libexec/webfarm-dbcheck", str(agent)), encoding="utf-8")
         out = subprocess.run([analyze, "verify", "webfarm-dbcheck.socket",
-                              "webfarm-dbcheck@.service"], cwd=unit_dir, capture_output=True,
+                              "webfarm-dbcheck.service"], cwd=unit_dir, capture_output=True,
                              text=True, timeout=60, check=False)
         said = (out.stdout + out.stderr).strip()
         assert out.returncode == 0 and not said, f"systemd-analyze verify ({host.name}):\n{said}"
@@ -446,9 +449,9 @@ def test_shellcheck_agent_and_scripts(tmp_path: Path) -> None:
         rendered = render_lab(lab, tmp_path / variant)
         for host in dbplan.nodes(lab):
             agent = rendered.files(host) / "webfarm-dbcheck"
-            assert agent.read_text(encoding="utf-8").startswith("#!/bin/bash\n")
-            out = subprocess.run([shellcheck, str(agent)], capture_output=True, text=True,
-                                 timeout=60, check=False)
+            assert agent.read_text(encoding="utf-8").startswith("#!/usr/bin/python3\n")
+            out = subprocess.run([sys.executable, "-m", "py_compile", str(agent)],
+                                 capture_output=True, text=True, timeout=60, check=False)
             assert out.returncode == 0, f"{variant} {host.name}:\n{out.stdout}{out.stderr}"
 
 
@@ -468,8 +471,9 @@ def fake_client(bin_dir: Path, name: str, rows: str | None) -> None:
 def ask(agent: Path, bin_dir: Path, request: str) -> tuple[str, str]:
     """Run the agent as systemd would (the request on stdin); (status line, body)."""
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
-    out = subprocess.run(["bash", str(agent)], input=request.encode(), capture_output=True,
-                         timeout=30, env=env, check=False)  # bytes: keep the CRLFs
+    out = subprocess.run(["/usr/bin/python3", str(agent), "once"], input=request.encode(),
+                         capture_output=True, timeout=30, env=env,
+                         check=False)  # bytes: keep the CRLFs
     assert out.returncode == 0, out.stderr
     head, _, body = out.stdout.decode().partition("\r\n\r\n")
     lines = head.split("\r\n")
@@ -617,59 +621,66 @@ def test_ndb_firewall_ports() -> None:
     assert dbplan.selinux_ports(galera_lab, galera_lab.hosts["db1"]) == [4444, 4567, 4568]
 
 
-def test_health_poller_keeps_one_client_and_the_agent_answers_from_its_verdict(
+def test_health_agent_keeps_one_client_and_answers_from_its_latest_verdict(
         tmp_path: Path) -> None:
-    """`webfarm-dbcheck poll` feeds one long-lived client a query per round and writes the
-    verdict; the per-connection agent answers from it (its own client here always fails, so a
-    200 can only come from the poller's verdict) while it is fresh."""
+    """Served (as systemd runs it), the agent feeds ONE long-lived batch client a query per
+    round and answers every check from the latest verdict; when the client stops answering,
+    the checks turn 503 within the freshness limit."""
     lab = build("mini")
     rendered = render_lab(lab, tmp_path / "render")
     host = dbplan.nodes(lab)[0]
     agent = rendered.files(host) / "webfarm-dbcheck"
-    unit = parse_cnf((rendered.files(host) / "webfarm-dbstate.service")
-                     .read_text(encoding="utf-8"))["Service"]
-    assert unit["ExecStart"] == "/usr/local/libexec/webfarm-dbcheck poll"
-    assert unit["User"] == dbplan.HEALTH_USER and unit["Restart"] == "always"
-    assert unit["RuntimeDirectory"] == "webfarm-dbcheck"
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    starts = tmp_path / "starts"
+    starts, healthy = tmp_path / "starts", tmp_path / "healthy"
+    healthy.touch()
     rows = galera_rows(4, "Synced", "Primary", "ON", "OFF")
     client = bin_dir / dbplan.client(lab)
-    # a batch client: for each query line on stdin, the rows and the END marker
+    # a batch client: per query line, the rows and END - while the file "healthy" exists
     client.write_text("#!/bin/bash\n"
                       f"echo started >>'{starts}'\n"
                       "while IFS= read -r q; do\n"
+                      f"  [ -e '{healthy}' ] || {{ sleep 30; exit 1; }}\n"
                       f"  printf '%s' '{rows}'\n"
                       "  echo END\n"
                       "done\n", encoding="utf-8")
     client.chmod(0o755)
-    state = tmp_path / "state"
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "WEBFARM_DBCHECK_STATE": str(state)}
-    poller = subprocess.Popen(["bash", str(agent), "poll"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    server = subprocess.Popen(["/usr/bin/python3", str(agent), "--listen", f"127.0.0.1:{port}"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def get() -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+        except OSError:
+            return 0, ""
+
+    def until(code: int, limit: float) -> tuple[int, str]:
+        deadline = time.monotonic() + limit
+        got = (0, "")
+        while time.monotonic() < deadline:
+            got = get()
+            if got[0] == code:
+                break
+            time.sleep(0.3)
+        return got
+
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not state.exists():
-            time.sleep(0.2)
-        time.sleep(2.5)  # a few rounds
-        assert state.exists(), "the poller wrote no verdict"
-        when, code, body = state.read_text(encoding="utf-8").split(" ", 2)
-        assert code == "200" and body.startswith(f"{host.name} Synced Primary")
-        assert abs(int(when) - time.time()) < 5
+        status, body = until(200, 20)
+        assert status == 200 and body.startswith(f"{host.name} Synced Primary"), (status, body)
+        for _ in range(5):  # many checks, one client
+            assert get()[0] == 200
+        time.sleep(2.5)
         assert starts.read_text(encoding="utf-8").count("started") == 1, "one client, kept"
-        fake_client(tmp_path / "bin2", dbplan.client(lab), None)  # a direct query would fail
-        out = subprocess.run(["bash", str(agent)], input=GET.encode(), capture_output=True,
-                             timeout=30, check=False,
-                             env={**env, "PATH": f"{tmp_path / 'bin2'}:/usr/bin:/bin"})
-        assert out.stdout.decode().startswith("HTTP/1.1 200 OK\r\n"), out.stdout
+        healthy.unlink()  # the server hangs: no fresh verdict
+        status, body = until(503, 15)
+        assert status == 503, (status, body)
     finally:
-        poller.kill()
-        poller.wait(timeout=10)
-    # a stale verdict is not used: the agent asks the server itself (which fails here)
-    state.write_text(f"{int(time.time()) - 60} 200 {host.name} Synced Primary\n",
-                     encoding="utf-8")
-    out = subprocess.run(["bash", str(agent)], input=GET.encode(), capture_output=True,
-                         timeout=30, check=False,
-                         env={**env, "PATH": f"{tmp_path / 'bin2'}:/usr/bin:/bin"})
-    assert out.stdout.decode().startswith("HTTP/1.1 503 "), out.stdout
+        server.kill()
+        server.wait(timeout=10)
