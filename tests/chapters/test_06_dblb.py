@@ -222,7 +222,9 @@ def test_every_node_up_in_both_pools(lab: Lab, name: str) -> None:
         assert not down, f"{name} {backend}: not UP after {UP_S} s: {down}"
     # one writer: the others are backups in the write pool, none in the read pool
     table = stats(lab, name)
-    backups = {s for s, row in table[dblb.WRITE_BACKEND].items() if row.get("bck") == "1"}
+    # (the BACKEND row's bck is the number of backup servers: not a server)
+    backups = {s for s, row in table[dblb.WRITE_BACKEND].items()
+               if row.get("bck") == "1" and s not in ("BACKEND", "FRONTEND")}
     assert backups == nodes - {dblb.writer(lab).name}
     assert not {s for s, row in table[dblb.READ_BACKEND].items() if row.get("bck") == "1"}
 
