@@ -39,7 +39,8 @@ def check(c, number, profile=None):
     cli.check(number, profile)
 
 
-@task(help={"name": "drill name: directors, dns, web, or 'all'", "profile": "profile"})
+@task(help={"name": "drill name: directors, dns, web, db-node, dblb, or 'all'",
+            "profile": "profile"})
 def drill(c, name, profile=None):
     """Failover drill: break one member of a pair and measure the outage (or 'all')."""
     cli.drill(name, profile)

@@ -24,7 +24,7 @@ PROVIDERS = ("libvirt", "virtualbox")
 # A profile name as the CLI accepts it (lab.yml itself is checked by webfarm.topology).
 # A network namespace name that is also a safe file name under /run/netns/.
 NETNS_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
-_DRILL = re.compile(r"[a-z][a-z0-9_]{0,62}")
+_DRILL = re.compile(r"[a-z][a-z0-9-]{0,62}")  # drill names: db-node (file test_db_node.py)
 _NUMBER = re.compile(r"[0-9]{1,3}")
 _SHOWN_MAX = 40
 
