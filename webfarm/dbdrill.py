@@ -588,3 +588,54 @@ def disarm(pidfile: str) -> str:
     shell and its sleep) if it still runs, and removes the file."""
     return (f"if [ -s {pidfile} ]; then kill -s TERM -- -$(cat {pidfile}) 2>/dev/null; fi; "
             f"rm -f {pidfile}; true")
+
+
+# ---------------------------------------------------------------------------------------------
+# What both drills verify and how they record it
+
+MIN_ACKED = 200  # acknowledged writes a drill needs before its lost-writes count means much
+
+
+def write_problems(r: dict[str, Any], limits: dict[str, float],
+                   goals: dict[str, float]) -> list[str]:
+    """The checks every DB drill makes of its writer: nothing acknowledged is missing, enough
+    writes were acknowledged, the outage stays under the limit, the writer ran to its end."""
+    problems = []
+    if r["lost_writes"]:
+        problems.append(f"{r['lost_writes']} acknowledged writes are missing: "
+                        f"{r['lost_by_node']}")
+    if r["acked_writes"] < MIN_ACKED:
+        problems.append(f"only {r['acked_writes']} writes were acknowledged (want "
+                        f">= {MIN_ACKED}; first errors: {r['first_errors']})")
+    if r["outage_s"] > limits["outage"]:
+        problems.append(f"outage {r['outage_s']} s exceeds {limits['outage']} s "
+                        f"(goal {goals['outage']} s)")
+    if not r["writer_done"]:
+        problems.append("the writer's log has no 'done' line (it was killed or crashed)")
+    return problems
+
+
+def run_drill(name: str, scenario: Callable[[dict[str, Any]], None],
+              check: Callable[[dict[str, Any]], list[str]]) -> list[str]:
+    """Run ``scenario`` (it fills the result as it goes), check it, and save the result in
+    .lab/drills/NAME.json whatever happens: a drill that aborts still records what it
+    measured, and a writer still running is stopped. Returns the problems."""
+    from webfarm.drills import DrillResult
+
+    result: dict[str, Any] = {}
+    problems: list[str] = []
+    try:
+        scenario(result)
+        problems += check(result)
+    except Exception as err:  # still record what was measured
+        problems.append(f"drill aborted: {err}")
+        raise
+    finally:
+        writer = result.pop("_writer", None)
+        if writer is not None:
+            writer.kill()  # only if it still runs (an aborted drill)
+        DrillResult(name, passed=not problems, outage_s=result.get("outage_s"),
+                    requests=result.get("attempts", 0),
+                    failed_requests=result.get("failures", 0),
+                    details={**result, "problems": problems}).save()
+    return problems

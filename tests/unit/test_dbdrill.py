@@ -417,3 +417,58 @@ def test_deadman_that_runs_out_restores_and_cleans_up(tmp_in_tmp: Path) -> None:
                    check=True, timeout=10)
     wait_until(lambda: marker.exists() and not pidfile.exists(), 10, 0.05, "the restore")
     subprocess.run(["sh", "-c", dbdrill.disarm(str(pidfile))], check=True, timeout=10)
+
+
+# -- what both drills check and how they record it ---------------------------------------------
+
+
+def _result(**kw):
+    base = {"lost_writes": 0, "lost_by_node": {}, "acked_writes": 500, "first_errors": [],
+            "outage_s": 5.0, "writer_done": True}
+    return {**base, **kw}
+
+
+def test_write_problems_name_each_failure():
+    limits, goals = {"outage": 30.0}, {"outage": 8.0}
+    assert dbdrill.write_problems(_result(), limits, goals) == []
+    problems = dbdrill.write_problems(
+        _result(lost_writes=2, lost_by_node={"db2": [7, 9]}, acked_writes=10, outage_s=31.5,
+                writer_done=False), limits, goals)
+    assert len(problems) == 4
+    assert "2 acknowledged writes are missing" in problems[0] and "[7, 9]" in problems[0]
+    assert f">= {dbdrill.MIN_ACKED}" in problems[1]
+    assert "31.5 s exceeds 30.0 s (goal 8.0 s)" in problems[2]
+    assert "no 'done' line" in problems[3]
+
+
+def test_run_drill_saves_what_was_measured_even_when_it_aborts(monkeypatch):
+    from webfarm import drills
+
+    saved = []
+    monkeypatch.setattr(drills.DrillResult, "save", lambda self, *a, **k: saved.append(self))
+
+    class FakeWriter:
+        killed = False
+
+        def kill(self):
+            FakeWriter.killed = True
+
+    def scenario(result):
+        result.update(outage_s=4.2, attempts=300, failures=3, _writer=FakeWriter())
+        raise RuntimeError("link stayed down")
+
+    with pytest.raises(RuntimeError):
+        dbdrill.run_drill("db-node", scenario, lambda r: [])
+    (res,) = saved
+    assert FakeWriter.killed, "a writer still running is stopped"
+    assert (res.name, res.passed, res.outage_s, res.requests, res.failed_requests) == (
+        "db-node", False, 4.2, 300, 3)
+    assert res.details["problems"] == ["drill aborted: link stayed down"]
+    assert "_writer" not in res.details
+
+    saved.clear()
+    problems = dbdrill.run_drill("dblb", lambda r: r.update(outage_s=1.0),
+                                 lambda r: ["too slow"])
+    assert problems == ["too slow"] and saved[0].passed is False
+    assert dbdrill.run_drill("dblb", lambda r: None, lambda r: []) == []
+    assert saved[-1].passed is True

@@ -39,7 +39,7 @@ lab_pkgs=(vagrant vagrant-libvirt libvirt-daemon-system libvirt-clients qemu-sys
           qemu-utils dnsmasq-base iptables ebtables bridge-utils debootstrap rsync fdisk
           dpkg-dev openssh-client iproute2 procps)
 # Validators the config tests run (the real daemons' own checkers), plus vagrant validate.
-test_pkgs=(bind9 bind9-utils nginx-light php-cli keepalived haproxy chrony iproute2
+test_pkgs=(bind9 bind9-utils nginx-light php-cli php-mysql keepalived haproxy chrony iproute2
            vagrant vagrant-libvirt rsync openssh-client)
 validator_services=(named bind9 nginx keepalived haproxy chrony php8.2-fpm)
 base_pkgs=(python3 python3-venv python3-pip git ca-certificates)
