@@ -12,23 +12,25 @@ from pathlib import Path
 
 from webfarm import chapters, render, topology
 from webfarm import secrets as lab_secrets
-from webfarm.roles import ROLES
+from webfarm.roles import ROLES, VIP_HOLDER_ROLES
 from webfarm.state import State
 
 
-def hosts_table(lab: topology.Lab) -> str:
+def hosts_table(lab: topology.Lab, role: str | None = None) -> str:
+    """The hosts of ``lab`` (only those carrying ``role`` when given), one row each."""
     rows = ["| host | roles | " + " | ".join(lab.networks) + " | memory | chapters |",
             "|---|---|" + "---|" * len(lab.networks) + "---|---|"]
-    for h in lab.hosts.values():
+    for h in (lab.hosts_with(role) if role else lab.hosts.values()):
         addrs = " | ".join(str(h.addresses.get(n, "")) for n in lab.networks)
         chs = ", ".join(c.tag for c in chapters.CHAPTERS if h in c.hosts(lab))
         rows.append(f"| `{h.name}` | {', '.join(h.roles)} | {addrs} | {h.memory} MB | {chs} |")
     return "\n".join(rows) + "\n"
 
 
-def vips_table(lab: topology.Lab) -> str:
+def vips_table(lab: topology.Lab, holder: str | None = None) -> str:
+    """The VIPs of ``lab`` (only those held by the ``holder`` role's pair when given)."""
     rows = ["| VIP | address | port | held by | served by |", "|---|---|---|---|---|"]
-    for v in lab.vips.values():
+    for v in (lab.vips_held_by(holder) if holder else lab.vips.values()):
         holders = ", ".join(h.name for h in lab.hosts_with(v.holder))
         pool = ", ".join(h.name for h in lab.hosts_with(v.pool))
         rows.append(f"| `{v.name}` | {v.address} ({v.network}) | {v.port} | {v.holder}: "
@@ -51,6 +53,14 @@ def generate(lab_file: Path, out: Path) -> None:
         lab = topology.load(lab_file, name)
         (out / f"hosts-{name}.md").write_text(hosts_table(lab), encoding="utf-8")
         (out / f"vips-{name}.md").write_text(vips_table(lab), encoding="utf-8")
+        # Filtered tables for captions that name a role or a pair: hosts-full-director.md
+        # (the director hosts), vips-full-held-by-dblb.md (the VIPs the DB balancers hold).
+        for role in ROLES:
+            (out / f"hosts-{name}-{role}.md").write_text(hosts_table(lab, role),
+                                                         encoding="utf-8")
+        for holder in VIP_HOLDER_ROLES:
+            (out / f"vips-{name}-held-by-{holder}.md").write_text(vips_table(lab, holder),
+                                                                  encoding="utf-8")
     (out / "roles.md").write_text(roles_table(), encoding="utf-8")
     render.render_lab(default, lab_secrets.redacted(), State(profile=default.profile),
                       out / "hosts")

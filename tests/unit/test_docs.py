@@ -134,6 +134,28 @@ def test_values_follow_the_lab(lab: topology.Lab) -> None:
         "192.168.56.99:8080", [])
 
 
+def _first_column(table: str) -> list[str]:
+    return [row.split("|")[1].strip(" `") for row in table.splitlines()[2:]]
+
+
+def test_filtered_tables_show_what_their_caption_says(lab: topology.Lab) -> None:
+    """"The directors are the director hosts" shows those hosts only; "the VIPs they will
+    serve" only the VIPs that pair holds (not the DB VIP)."""
+    for role in ("director", "dblb"):
+        assert _first_column(docsgen.hosts_table(lab, role)) == [
+            h.name for h in lab.hosts_with(role)]
+        assert _first_column(docsgen.vips_table(lab, role)) == [
+            v.name for v in lab.vips_held_by(role)]
+    assert _first_column(docsgen.hosts_table(lab)) == list(lab.hosts)
+
+
+def test_every_included_table_is_generated(tmp_path: Path) -> None:
+    docsgen.generate(FIXTURE, tmp_path)
+    included = {m for page in pages() for m in re.findall(
+        r'--8<-- "docs/_generated/([^/"]+\.md)"', page.read_text(encoding="utf-8"))}
+    assert included and not {name for name in included if not (tmp_path / name).is_file()}
+
+
 # ---------------------------------------------------------------------------------------------
 # The hook: nav from the registry, the files box, placeholders in pages
 
