@@ -27,9 +27,11 @@ while read -r module; do
   fi
 done <"$WF_FILES/04-lvs/webfarm-ipvs.conf"
 
-# 2b. When a health check removes a real server, IPVS would keep sending the packets of
-#     connections it already scheduled there until they time out; expire_nodest_conn drops
-#     those entries at the next packet, so the client's retry is scheduled to a live server.
+# 2b. When a health check removes a real server, the connections IPVS already scheduled there
+#     keep their entries. With expire_nodest_conn=0 (the default) IPVS drops those
+#     connections' packets until the entry times out; with 1 it expires the entry at the next
+#     packet (since Linux 5.9 at once, when the server is removed), so the client's retry is
+#     scheduled anew to a live server.
 #     (The net.ipv4.vs.* keys exist once ip_vs is loaded: modules load before sysctls at boot.)
 wf_sysctl ipvs net.ipv4.vs.expire_nodest_conn=1
 

@@ -5,7 +5,8 @@ Two scenarios, each with its own bounded probe loop on the client (one request e
 
 - **crash**: the MASTER's front link goes down (`ip link set IFACE down`), which is what the
   network sees when a machine loses power: its VRRP adverts stop. The BACKUP takes over when
-  its master-down timer runs out (3 x advert_int + skew: about 3.6 s with advert_int 1). A
+  its master-down timer runs out: 3 x advert_int + skew from the last advert it heard, so
+  2.6-3.6 s after the crash with advert_int 1 (VRRPv2: skew = (256 - 100)/256 s). A
   dead-man switch brings the link back after HOLD_S even if this test dies.
   (`kill -9 keepalived` is not used: it leaves the VIP configured on the old master.)
 - **clean**: `systemctl stop keepalived` on the MASTER. keepalived sends a priority-0 advert
