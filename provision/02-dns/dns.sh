@@ -10,7 +10,9 @@
 #   - a secondary asks for the primary's SOA record and transfers the zone when the SOA
 #     serial went up (it also polls every `refresh` seconds, in case a NOTIFY got lost);
 #   - every message between them is signed with a shared TSIG key (HMAC-SHA256), and the
-#     zones refuse transfers to anyone without the key.
+#     zones refuse transfers to anyone without the key. A NOTIFY is accepted by its source
+#     address (the secondary's masters / allow-notify), not by the key: the key protects the
+#     SOA query and the transfer the NOTIFY sets off.
 # Which host is which is already decided in the rendered named.conf and dns.env.
 
 # shellcheck source=/dev/null

@@ -3,7 +3,9 @@
 #
 # /etc/resolv.conf lists both name servers, the primary first, with a one-second timeout: if
 # the primary does not answer, the resolver asks the secondary a second later (at once when
-# the primary's host refuses the packet). This runs after the role scripts, so on the name
+# the primary's host refuses the packet), on every lookup: glibc remembers no dead server.
+# /etc/hosts (chapter 01) still comes first (nsswitch.conf: files before dns): the names it
+# lists never reach these servers; only the names it lacks do. This runs after the role scripts, so on the name
 # servers themselves named is already running when resolv.conf starts pointing at it.
 #
 # Nothing may rewrite the file behind our back:
@@ -13,7 +15,8 @@
 #   - EL9: NetworkManager writes resolv.conf from DHCP on the management NIC (eth0) unless
 #     told `dns=none`.
 # Hosts only on the DB network cannot reach the name servers (no DB host reaches the front
-# network, by design): they keep resolving the lab's names from /etc/hosts (chapter 01).
+# network, by design; enforced on libvirt, not on VirtualBox: see chapter 01): they keep
+# resolving the lab's names from /etc/hosts (chapter 01).
 
 if wf_on_network front; then
   if [ -n "$WF_SVC_NETWORK_MANAGER" ]; then

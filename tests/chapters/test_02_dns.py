@@ -1,6 +1,8 @@
 """Chapter 02-dns checks: a BIND primary and secondary serve the lab's zones, transfers need
 the TSIG key, a change on the primary reaches the secondary, and every host on the front
-network resolves every lab name through both servers."""
+network gets every lab name from both servers when it asks them (dig, through its
+resolv.conf: applications read /etc/hosts first and never ask the servers for the names it
+lists)."""
 
 from __future__ import annotations
 

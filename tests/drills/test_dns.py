@@ -4,7 +4,10 @@ named is stopped on the primary (the first dns host) while the client resolves w
 bounded probe loop through its own resolv.conf. Each host on the front network lists both
 servers, primary first, with `timeout:1`: a query to the stopped server is refused at once by
 its host (ICMP port unreachable), or times out after one second if the host is gone, and the
-resolver asks the secondary. So with the primary down:
+resolver asks the secondary. (The probe uses dig, which reads the same resolv.conf but not
+/etc/hosts, which would answer www without DNS. Applications resolve through glibc, which
+remembers no dead server: each of their lookups pays that second again while the primary's
+host is gone.) So with the primary down:
 
 - every front host must still get the right answer for a few names (www, media, a host);
 - the outage the client sees (longest stretch without an answer) should be about 0 s; the
