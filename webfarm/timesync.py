@@ -1,9 +1,10 @@
 """Who gives the time to whom inside the lab (chapter 01-base).
 
 The lab has no internet time source, so it keeps its own: the first ``dns`` host serves its
-local clock (``local stratum 8``) to the networks it sits on, and the first host on both
-networks (the ``monitor`` host when there is one) relays that time to the networks the time
-server is not on (``local stratum 10`` while it has not synchronised yet). Every other host
+local clock (``local stratum 8``) to the networks it sits on, and a host on every network,
+chosen by role first (the first ``monitor`` host on every network; only without one, the
+first host of lab.yml on every network), relays that time to the networks the time server is
+not on (``local stratum 10`` while it has not synchronised yet). Every other host
 takes its time from whichever of the two shares a network with it.
 
 ``webfarm/templates/01-base/all/chrony.conf.j2`` calls these functions (the ``timesync``
