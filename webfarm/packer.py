@@ -1,10 +1,12 @@
 """EL9 base boxes with Packer: AlmaLinux 9, Rocky Linux 9, CentOS Stream 9.
 
 ``check_host("libvirt")`` checks that this machine can run the build (Packer >= 1.7, a usable
-``/dev/kvm`` and QEMU, or VirtualBox); ``build_el9("almalinux9", "libvirt", force=False,
-project_root=root)`` runs ``packer init`` and ``packer build`` on ``packer/el9`` and returns
-the ``.box`` it wrote. Adding the box to Vagrant (``webfarm/almalinux9``...) is the caller's
-job (``invoke box``). Packer's output goes to ``.lab/logs/box/DISTRO-PROVIDER.log``.
+``/dev/kvm`` and the QEMU binary the template runs, or VirtualBox); ``build_el9("almalinux9",
+"libvirt", force=False, project_root=root)`` runs ``packer init`` and ``packer build`` on
+``packer/el9`` and returns the ``.box`` it wrote. Without KVM, both take
+``accelerator="tcg"`` (QEMU emulates the CPU: hours instead of tens of minutes). Adding the
+box to Vagrant (``webfarm/almalinux9``...) is the caller's job (``invoke box``). Packer's output
+goes to ``.lab/logs/box/DISTRO-PROVIDER.log``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,15 @@ TEMPLATE_DIR = Path("packer") / "el9"  # relative to the project root
 LOG_SUBDIR = Path(paths.in_project(paths.BOX_LOG_DIR))  # relative to the project root
 # Vagrant provider -> the Packer source that builds a box for it
 SOURCES: dict[str, str] = {"libvirt": "qemu.el9", "virtualbox": "virtualbox-iso.el9"}
+ACCELERATORS = ("kvm", "tcg")  # the template's `accelerator` validation
+# The template's `qemu_binary` default (variables.pkr.hcl): what qemu.el9 runs
+QEMU_BINARY = "qemu-system-x86_64"
+TCG_ADVICE = (
+    "without KVM, build with accelerator=tcg (packer build -var accelerator=tcg ...): QEMU "
+    "then emulates the 'max' CPU model (EL9 needs x86-64-v2, which QEMU's default qemu64 "
+    "lacks, and 'host' needs KVM), waits longer at the boot menu and for SSH; expect hours "
+    "instead of tens of minutes"
+)
 
 INSTALL_PACKER = (
     "install Packer >= 1.7 from HashiCorp: their apt repository "
@@ -78,15 +89,20 @@ def packer_version(packer: str = "packer") -> tuple[int, int, int]:
     return parse_packer_version(_version_output(packer))
 
 
-def check_host(provider: str) -> None:
+def check_host(provider: str, *, accelerator: str = "kvm") -> None:
     """Raise PackerError unless this machine can build the EL9 box for PROVIDER.
 
-    Needs Packer >= 1.7 (Debian 12 ships 1.6.6, which has no ``packer init``); for libvirt a
-    usable ``/dev/kvm`` and QEMU, for virtualbox ``VBoxManage``.
+    Needs Packer >= 1.7 (Debian 12 ships 1.6.6, which has no ``packer init``); for libvirt
+    the QEMU binary the template runs (``qemu-system-x86_64``), ``qemu-img`` and, with
+    ACCELERATOR kvm, a usable ``/dev/kvm``; for virtualbox ``VBoxManage``.
     """
     if provider not in SOURCES:
         raise PackerError(
             f"unknown provider {provider!r} for the EL9 box: use one of {', '.join(SOURCES)}"
+        )
+    if accelerator not in ACCELERATORS:
+        raise PackerError(
+            f"unknown accelerator {accelerator!r}: use one of {', '.join(ACCELERATORS)}"
         )
     packer = shutil.which("packer")
     if packer is None:
@@ -100,13 +116,18 @@ def check_host(provider: str) -> None:
             f"Fix: {INSTALL_PACKER}"
         )
     if provider == "libvirt":
-        problem = kvm_problem(KVM_DEVICE)
-        if problem:
-            raise PackerError(problem)
-        if not (shutil.which("qemu-system-x86_64") or shutil.which("qemu-kvm")):
+        if accelerator == "kvm":
+            problem = kvm_problem(KVM_DEVICE)
+            if problem:
+                raise PackerError(f"{problem}. Or: {TCG_ADVICE}")
+        # Exactly the binary qemu.el9 runs: a `qemu-kvm` on PATH does not help, the plugin
+        # calls qemu-system-x86_64 unless -var qemu_binary=... says otherwise.
+        if not shutil.which(QEMU_BINARY):
             raise PackerError(
-                "qemu-system-x86_64 not found. Fix: apt-get install qemu-system-x86 qemu-utils "
-                "(Debian/Ubuntu) or dnf install qemu-kvm qemu-img (EL/Fedora)"
+                f"{QEMU_BINARY} not found on PATH (the qemu.el9 source runs it). Fix: apt-get "
+                "install qemu-system-x86 qemu-utils (Debian/Ubuntu) or dnf install "
+                "qemu-system-x86 qemu-img (Fedora); RHEL and its rebuilds only ship "
+                "/usr/libexec/qemu-kvm: build by hand with -var qemu_binary=/usr/libexec/qemu-kvm"
             )
         if not shutil.which("qemu-img"):
             raise PackerError(
@@ -149,16 +170,23 @@ def _stream(cmd: list[str], *, log: Path, cwd: Path, title: str) -> None:
         raise PackerError(f"{' '.join(cmd[:2])} failed (exit {rc}); see {log}:\n{last}")
 
 
-def build_el9(distro: str, provider: str, *, force: bool, project_root: Path) -> Path:
+def build_el9(
+    distro: str, provider: str, *, force: bool, project_root: Path, accelerator: str = "kvm"
+) -> Path:
     """Build the DISTRO box for PROVIDER with packer/el9 and return the .box path.
 
     Skipped when the box file already exists, unless FORCE. Call ``check_host`` first.
+    ACCELERATOR (kvm or tcg) is passed to the qemu.el9 build; VirtualBox ignores it.
     """
     if distro not in EL9_DISTROS:
         raise PackerError(f"unknown EL9 distro {distro!r}: use one of {', '.join(EL9_DISTROS)}")
     if provider not in SOURCES:
         raise PackerError(
             f"unknown provider {provider!r} for the EL9 box: use one of {', '.join(SOURCES)}"
+        )
+    if accelerator not in ACCELERATORS:
+        raise PackerError(
+            f"unknown accelerator {accelerator!r}: use one of {', '.join(ACCELERATORS)}"
         )
     project_root = project_root.resolve()
     box = box_path(distro, provider, project_root)
@@ -187,6 +215,7 @@ def build_el9(distro: str, provider: str, *, force: bool, project_root: Path) ->
             "-color=false",
             "-var",
             f"distro={distro}",
+            *(["-var", f"accelerator={accelerator}"] if accelerator != "kvm" else []),
             f"-only={SOURCES[provider]}",
             str(template_dir),
         ],
