@@ -18,17 +18,19 @@ import configparser
 import dataclasses
 import itertools
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+
+# the netns, nginx and tool helpers both chapters' tests share
+# (tests/configs is on sys.path while pytest runs these modules)
+from _netns import host_netns, in_ns, nginx_serving, tool, write_nginx_conf
 
 from webfarm import os as osdata
 from webfarm import render, topology
@@ -90,45 +92,14 @@ def case(request: pytest.FixtureRequest, tmp_path: Path) -> Rendered:
     return render_case(*request.param, tmp_path / "render")
 
 
-def tool(name: str, package: str) -> str:
-    path = shutil.which(name) or next(
-        (p for p in (f"/usr/sbin/{name}", f"/sbin/{name}") if os.access(p, os.X_OK)), None)
-    if path is None:
-        pytest.fail(f"{name} is not installed: apt-get install {package} (CI installs it)")
-    return path
-
-
 # ---------------------------------------------------------------------------------------------
 # A throwaway network namespace holding the host's addresses (VIPs on lo, front on eth1)
 
 
 @pytest.fixture
 def netns(case: Rendered) -> Iterator[str]:
-    ip = tool("ip", "iproute2")
-    if os.geteuid() != 0:
-        pytest.fail("the nginx checks need root (network namespaces): run the config tests as "
-                    "root, as CI does")
-    ns = f"wf-test-03-{os.getpid()}"
-    subprocess.run([ip, "netns", "del", ns], capture_output=True, check=False)
-    subprocess.run([ip, "netns", "add", ns], check=True)
-    try:
-        def sh(*args: str) -> None:
-            subprocess.run([ip, "-n", ns, *args], check=True, capture_output=True)
-
-        sh("link", "set", "lo", "up")
-        for vip in case.served:
-            sh("addr", "add", f"{vip.address}/32", "dev", "lo")
-        iface = case.host.interface("front")
-        made = subprocess.run([ip, "-n", ns, "link", "add", iface, "type", "dummy"],
-                              capture_output=True, check=False)
-        if made.returncode != 0:  # kernels without the dummy module: a veth pair does too
-            sh("link", "add", iface, "type", "veth", "peer", "name", f"{iface}-peer")
-        prefix = case.lab.networks["front"].prefixlen
-        sh("addr", "add", f"{case.host.addresses['front']}/{prefix}", "dev", iface)
-        sh("link", "set", iface, "up")
+    with host_netns("wf-test-03", case.lab, case.host, lo_vips=case.served) as ns:
         yield ns
-    finally:
-        subprocess.run([ip, "netns", "del", ns], capture_output=True, check=False)
 
 
 def nginx_conf(case: Rendered, prefix: Path, www_root: str | None = None) -> Path:
@@ -143,30 +114,7 @@ def nginx_conf(case: Rendered, prefix: Path, www_root: str | None = None) -> Pat
         (sites / conf.name).write_text(text, encoding="utf-8")
     el9_default = ("    server { listen 80; server_name _; root /usr/share/nginx/html; }\n"
                    if case.os.family == "el9" else "")
-    temp = "".join(f"    {k}_temp_path {prefix}/tmp-{k};\n"
-                   for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    conf = prefix / "nginx.conf"
-    conf.write_text(
-        "user root;\n"
-        f"pid {prefix}/nginx.pid;\n"
-        f"error_log {prefix}/error.log;\n"
-        "events { worker_connections 64; }\n"
-        "http {\n"
-        "    include /etc/nginx/mime.types;\n"
-        "    default_type application/octet-stream;\n"
-        f"    access_log {prefix}/access.log;\n"
-        + temp
-        + el9_default
-        + f"    include {sites}/*.conf;\n"
-        "}\n",
-        encoding="utf-8",
-    )
-    return conf
-
-
-def in_ns(ns: str, *cmd: str, check: bool = False) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([tool("ip", "iproute2"), "netns", "exec", ns, *cmd],
-                          capture_output=True, text=True, check=check, timeout=30)
+    return write_nginx_conf(prefix, sites, extra_http=el9_default)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,21 +185,8 @@ def test_nginx_serves_media_and_health(case: Rendered, netns: str, tmp_path: Pat
             base64.b64decode((case.files / "static" / "tile.png.b64").read_text()))
     prefix = tmp_path / "nginx"
     conf = nginx_conf(case, prefix, www_root=str(www))
-    proc = subprocess.Popen(
-        [tool("ip", "iproute2"), "netns", "exec", netns, nginx, "-p", str(prefix), "-c",
-         str(conf), "-g", "daemon off;"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        own = str(case.host.addresses["front"])
-        deadline = time.monotonic() + 10
-        while True:
-            probe = in_ns(netns, sys.executable, "-c",
-                          f"import socket; socket.create_connection(('{own}', 80), 1)")
-            if probe.returncode == 0:
-                break
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            assert time.monotonic() < deadline, "nginx did not start listening"
-            time.sleep(0.1)
-
+    own = str(case.host.addresses["front"])
+    with nginx_serving(netns, nginx, prefix, conf, own):
         # /health with no Host (the catch-all) and by own address: the host's name, plain text
         for address in ("127.0.0.1", own):
             r = _fetch(netns, address, "/health")
@@ -280,9 +215,6 @@ def test_nginx_serves_media_and_health(case: Rendered, netns: str, tmp_path: Pat
         assert "content-encoding" not in r["headers"]  # type: ignore[operator]
         r = _fetch(netns, str(vip.address), "/nothing-here", case.site(vip))
         assert r["status"] == 404
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 # ---------------------------------------------------------------------------------------------

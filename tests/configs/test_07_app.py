@@ -16,10 +16,10 @@ Needs (Debian packages): nginx-light (or nginx), php-cli, iproute2; run as root.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import json
-import os
 import re
 import shutil
 import socket
@@ -27,13 +27,16 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
+
+# the netns, nginx and tool helpers both chapters' tests share
+# (tests/configs is on sys.path while pytest runs these modules)
+from _netns import host_netns, in_ns, nginx_serving, tool, write_nginx_conf
 
 from webfarm import dblb, dbplan, render, topology
 from webfarm import os as osdata
@@ -117,14 +120,6 @@ def render_case(profile: str, variant: str, name: str, out: Path) -> Rendered:
 @pytest.fixture(params=CASES)
 def case(request: pytest.FixtureRequest, tmp_path: Path) -> Rendered:
     return render_case(*request.param, tmp_path / "render")
-
-
-def tool(name: str, package: str) -> str:
-    path = shutil.which(name) or next(
-        (p for p in (f"/usr/sbin/{name}", f"/sbin/{name}") if os.access(p, os.X_OK)), None)
-    if path is None:
-        pytest.fail(f"{name} is not installed: apt-get install {package} (CI installs it)")
-    return path
 
 
 def php(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -312,32 +307,9 @@ def test_app_reports_an_unreachable_database(case: Rendered, tmp_path: Path) -> 
 
 @pytest.fixture
 def netns(case: Rendered) -> Iterator[str]:
-    ip = tool("ip", "iproute2")
-    if os.geteuid() != 0:
-        pytest.fail("the nginx checks need root (network namespaces): run the config tests as "
-                    "root, as CI does")
-    ns = f"wf-test-07-{os.getpid()}"
-    subprocess.run([ip, "netns", "del", ns], capture_output=True, check=False)
-    subprocess.run([ip, "netns", "add", ns], check=True)
-    try:
-        def sh(*args: str) -> None:
-            subprocess.run([ip, "-n", ns, *args], check=True, capture_output=True)
-
-        sh("link", "set", "lo", "up")
-        for vip in case.lab.vips.values():
-            if vip.pool in case.host.roles:
-                sh("addr", "add", f"{vip.address}/32", "dev", "lo")
-        iface = case.host.interface("front")
-        made = subprocess.run([ip, "-n", ns, "link", "add", iface, "type", "dummy"],
-                              capture_output=True, check=False)
-        if made.returncode != 0:  # kernels without the dummy module: a veth pair does too
-            sh("link", "add", iface, "type", "veth", "peer", "name", f"{iface}-peer")
-        prefix = case.lab.networks["front"].prefixlen
-        sh("addr", "add", f"{case.host.addresses['front']}/{prefix}", "dev", iface)
-        sh("link", "set", iface, "up")
+    served = [v for v in case.lab.vips.values() if v.pool in case.host.roles]
+    with host_netns("wf-test-07", case.lab, case.host, lo_vips=served) as ns:
         yield ns
-    finally:
-        subprocess.run([ip, "netns", "del", ns], capture_output=True, check=False)
 
 
 def nginx_conf(case: Rendered, prefix: Path, www_root: Path, fpm_socket: Path) -> Path:
@@ -357,29 +329,7 @@ def nginx_conf(case: Rendered, prefix: Path, www_root: Path, fpm_socket: Path) -
         (sites / conf.name).write_text(moved(conf.read_text(encoding="utf-8")))
     ours = case.files / CHAPTER / "nginx" / "07-app.conf"
     (sites / "webfarm-app.d" / "07-app.conf").write_text(moved(ours.read_text(encoding="utf-8")))
-    temp = "".join(f"    {k}_temp_path {prefix}/tmp-{k};\n"
-                   for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    conf = prefix / "nginx.conf"
-    conf.write_text(
-        "user root;\n"
-        f"pid {prefix}/nginx.pid;\n"
-        f"error_log {prefix}/error.log;\n"
-        "events { worker_connections 64; }\n"
-        "http {\n"
-        "    include /etc/nginx/mime.types;\n"
-        "    default_type application/octet-stream;\n"
-        f"    access_log {prefix}/access.log;\n"
-        + temp
-        + f"    include {sites}/*.conf;\n"
-        "}\n",
-        encoding="utf-8",
-    )
-    return conf
-
-
-def in_ns(ns: str, *cmd: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([tool("ip", "iproute2"), "netns", "exec", ns, *cmd],
-                          capture_output=True, text=True, check=False, timeout=30)
+    return write_nginx_conf(prefix, sites)
 
 
 def test_nginx_accepts_site_with_and_without_the_included_locations(
@@ -495,17 +445,9 @@ def test_nginx_runs_exactly_the_chapter_scripts(case: Rendered, netns: str,
     prefix = tmp_path / "nginx"
     fpm = FastCgiEcho(tmp_path / "fpm.sock")
     conf = nginx_conf(case, prefix, www, tmp_path / "fpm.sock")
-    proc = subprocess.Popen(
-        [tool("ip", "iproute2"), "netns", "exec", netns, nginx, "-p", str(prefix), "-c",
-         str(conf), "-g", "daemon off;"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        own = str(case.host.addresses["front"])
-        deadline = time.monotonic() + 10
-        while in_ns(netns, sys.executable, "-c",
-                    f"import socket; socket.create_connection(('{own}', 80), 1)").returncode:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            assert time.monotonic() < deadline, "nginx did not start listening"
-            time.sleep(0.1)
+    own = str(case.host.addresses["front"])
+    # on the way out: nginx terminated, then the responder closed
+    with contextlib.closing(fpm), nginx_serving(netns, nginx, prefix, conf, own):
         site = f"{case.www.name}.{case.lab.domain}"
         public = www / "app" / "public"
         routed = {(url, method): f"{public / script} {method}\n"
@@ -527,7 +469,3 @@ def test_nginx_runs_exactly_the_chapter_scripts(case: Rendered, netns: str,
                 assert status == 404 or (status == 400 and ".." in url.replace("%2e", ".")), (
                     address, url, status, body)
                 assert SECRETS["db_app_password"] not in body
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        fpm.close()
