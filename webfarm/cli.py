@@ -153,6 +153,7 @@ def drill(name: str | None = None, profile: str | None = None) -> None:
 
 @friendly
 def status(profile: str | None = None) -> None:
+    from webfarm import nagiosstatus
     from webfarm import status as lab_status
 
     lab = live_lab(profile, secrets=False)
@@ -163,6 +164,15 @@ def status(profile: str | None = None) -> None:
     out.print(lab_status.table(lab, states, owners))
     for line in lab_status.vip_lines(lab, states, owners):
         say(line, to=out)
+    monitor = nagiosstatus.monitor_host(lab)
+    if monitor and states.get(monitor) == "running" and paths.SSH_CONFIG.exists():
+        nagios = nagiosstatus.read(lab_status.ssh_run, lab)
+        if nagios is None:
+            say("monitor: Nagios has no status yet (run chapter 08)", style="yellow", to=out)
+            return
+        out.print(lab_status.monitor_table(lab, nagios))
+        for problem in lab_status.problem_lines(nagios):
+            out.print(problem, highlight=False, soft_wrap=True)
 
 
 @friendly
