@@ -162,6 +162,20 @@ CHAPTERS: tuple[Chapter, ...] = (
                      "paths.nginx_fastcgi_params", "paths.nginx_group", "paths.php_fpm_socket",
                      "paths.www_root", "selinux"),
             facts=("webfarm/dbplan.py",)),
+    Chapter(8, "08-monitor", "Monitoring: Nagios watches every host, pair and VIP",
+            "NRPE on every host for the monitor only, Nagios objects generated from lab.yml, "
+            "a web UI behind the lab's password, notifications a drill can read",
+            (EVERY,),
+            os_keys=("packages.nagios", "packages.nrpe", "services.nagios", "services.nrpe",
+                     "services.apache", "paths.nagios_plugins", "paths.nrpe_conf_d",
+                     "paths.nagios_conf", "paths.nagios_objects", "paths.nagios_cgi_cfg",
+                     "paths.nagios_resource", "paths.nagios_htpasswd", "paths.nagios_var",
+                     "paths.nagios_status", "paths.nagios_cmd", "paths.nagios_log_dir",
+                     "paths.nagios_pid", "paths.nagios_htdocs", "paths.nagios_cgi_bin",
+                     "paths.nagios_url", "paths.nagios_cgi_url", "paths.nagios_user",
+                     "paths.nagios_bin", "paths.apache_conf", "paths.apache_ports",
+                     "paths.apache_group"),
+            drills=("nagios",)),
 )
 
 

@@ -145,6 +145,16 @@ def monitor_clients(lab: Lab) -> list[ipaddress.IPv4Address]:
     return [address(h) for h in lab.hosts_with("monitor") if h.on(DB_NETWORK)]
 
 
+def monitor_logins(lab: Lab) -> list[ipaddress.IPv4Address]:
+    """Where the monitor user may log in from over the network: the monitor hosts (node
+    checks, chapter 08), and the DB balancers, because a check through the db VIP reaches the
+    node from the balancer's address (HAProxy in TCP mode opens its own connection)."""
+    out = monitor_clients(lab)
+    if out:
+        out += [address(h) for h in lab.hosts_with(DB_HOLDER) if address(h) not in out]
+    return out
+
+
 def db_vip(lab: Lab) -> Vip | None:
     """The VIP the DB balancers hold (the app's database address)."""
     held = lab.vips_held_by(DB_HOLDER)

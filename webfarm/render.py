@@ -25,6 +25,7 @@ from webfarm import (
     fsutil,
     hostsfile,
     lvs,
+    monitor,
     paths,
     timesync,
     topology,
@@ -71,6 +72,7 @@ def environment() -> jinja2.Environment:
     env.globals["firewall"] = firewall  # ports the directors open, SELinux (04)
     env.globals["dbplan"] = dbplan  # engine, nodes, bootstrap, arbitrator, users (05)
     env.globals["dblb"] = dblb  # HAProxy's write and read pools, health, stats (06)
+    env.globals["monitor"] = monitor  # what Nagios watches, NRPE commands (08)
     return env
 
 

@@ -781,6 +781,13 @@ def _check_profile(c: Checker, key: str, hosts: dict[str, Host], vips: dict[str,
             if not any(role in h.roles for h in hosts.values()):
                 c.add(key, f"VIP {vip.name} needs {rk} role {role} but no host has it",
                       f"give the {role} role to two hosts of this profile")
+    monitors = [h for h in hosts.values() if "monitor" in h.roles]
+    for h in hosts.values() if monitors else ():
+        if not set(h.networks) & set(monitors[0].networks):
+            c.add(key, f"{h.name} shares no network with the monitor {monitors[0].name}: "
+                  "Nagios could not reach it (chapter 08-monitor)",
+                  f"put {h.name} on a network of {monitors[0].name}, or the monitor on "
+                  f"one of {h.name}'s")
     _check_dns_names(c, key, hosts, vips)
 
 

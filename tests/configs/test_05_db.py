@@ -340,7 +340,7 @@ CREATE = re.compile(r"CREATE USER IF NOT EXISTS '([^']*)'@'([^']*)' IDENTIFIED B
 def test_users_sql_grants_the_app_only_from_app_clients(case: Rendered) -> None:
     lab = case.lab
     app = {str(a) for a in dbplan.app_clients(lab)}
-    monitor = {"localhost"} | {str(a) for a in dbplan.monitor_clients(lab)}
+    monitor = {"localhost"} | {str(a) for a in dbplan.monitor_logins(lab)}
     for host in db_hosts(lab):
         if not (case.files(host) / "users.sql").exists():
             continue
