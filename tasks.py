@@ -113,6 +113,16 @@ def e2e(c, profile="mini", upto=None, keep=False, drills=True, reuse=False):
     cli.e2e(profile, upto, keep, drills, reuse)
 
 
+@task(help={"page": "services (default), tac or hosts",
+            "out": "PNG to write (default: docs/assets/08-monitor/nagios-PAGE.png)",
+            "profile": "profile (default: the one that is up)"})
+def screenshot(c, page="services", out=None, profile=None):
+    """Screenshot a Nagios page of the running lab with headless Chromium (chapter 08)."""
+    from webfarm import screenshot as shot
+
+    shot.run(page, out, profile)
+
+
 @task(help={"profile": "profile to measure (default mini)"})
 def bench(c, profile="mini"):
     """Benchmarks (no VM): generator and validation speed; results in .lab/bench.json."""

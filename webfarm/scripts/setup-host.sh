@@ -37,7 +37,8 @@ cd "$(dirname "$0")/../.."
 
 lab_pkgs=(vagrant vagrant-libvirt libvirt-daemon-system libvirt-clients qemu-system-x86
           qemu-utils dnsmasq-base iptables ebtables bridge-utils debootstrap rsync fdisk
-          dpkg-dev openssh-client iproute2 procps)
+          dpkg-dev openssh-client iproute2 procps
+          chromium)  # headless: invoke screenshot (chapter 08's Nagios page)
 # Validators the config tests run (the real daemons' own checkers), plus vagrant validate.
 test_pkgs=(bind9 bind9-utils nginx-light php-cli php-mysql keepalived haproxy chrony iproute2
            vagrant vagrant-libvirt rsync openssh-client)
