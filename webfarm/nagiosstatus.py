@@ -47,6 +47,8 @@ class ServiceStatus:
     hard: bool
     output: str
     last_check: int  # epoch seconds, 0 when never checked
+    last_hard_state_change: int = 0  # epoch seconds of the last confirmed change (drills)
+    last_notification: int = 0  # epoch seconds of the last notification sent, 0 if none
 
 
 @dataclass
@@ -137,7 +139,9 @@ def parse(text: str) -> NagiosStatus:
             status.services.append(ServiceStatus(
                 host=values["host_name"], description=values.get("service_description", ""),
                 state=state, checked=checked, hard=_int(values, "state_type") == 1,
-                output=values.get("plugin_output", ""), last_check=_int(values, "last_check")))
+                output=values.get("plugin_output", ""), last_check=_int(values, "last_check"),
+                last_hard_state_change=_int(values, "last_hard_state_change"),
+                last_notification=_int(values, "last_notification")))
     return status
 
 
