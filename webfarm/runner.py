@@ -5,10 +5,16 @@ For each chapter: render the host files, copy ``provision/`` and each host's ren
 ``provision/chapter.sh NN-slug HOST`` on every host of the first tier, then the next tier.
 Output goes to ``.lab/logs/HOST/NN.log``; a failure names the host, the chapter, the last lines
 and the log. Chapters are idempotent, so running one again resumes where it failed.
+
+For the recordings (webfarm.recording) the same output is also kept with its timing:
+``.lab/logs/HOST/NN.timing.jsonl`` holds one ``[seconds since the chapter started, text]``
+line per chunk sh delivered, and ``.lab/logs/chapter-NN.json`` the chapter's start and end,
+its tiers and each host's start, end and result. The plain log is unchanged.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -49,6 +55,7 @@ class HostRun:
     changed: int | None
     log: Path
     tail: str = ""
+    started: float = 0.0  # seconds since the chapter started
 
 
 @dataclass
@@ -66,7 +73,28 @@ def ssh_cmd(host: str, command: str, ssh_config: Path = SSH_CONFIG) -> list[str]
     return ["ssh", "-F", str(ssh_config), "-o", "BatchMode=yes", host, command]
 
 
-def _logged(cmd: list[str], log: TextIO, timeout: float) -> int:
+class _Timed:
+    """A text log that sh writes to (its ``_out``), which also appends each chunk, with the
+    seconds since ``t0`` (time.monotonic()), as one JSON line to ``timing``.
+
+    sh treats an object with ``write`` like a file: it decodes each chunk (a line: sh's
+    default ``_out_bufsize=1``) with our ``encoding``, writes it, then flushes."""
+
+    def __init__(self, log: TextIO, timing: TextIO, t0: float) -> None:
+        self.log, self.timing, self.t0 = log, timing, t0
+        self.encoding = log.encoding
+
+    def write(self, text: str) -> int:
+        written = self.log.write(text)
+        self.timing.write(json.dumps([round(time.monotonic() - self.t0, 3), text]) + "\n")
+        return written
+
+    def flush(self) -> None:
+        self.log.flush()
+        self.timing.flush()
+
+
+def _logged(cmd: list[str], log: TextIO | _Timed, timeout: float) -> int:
     """Run CMD with its output (stderr included) into the open LOG; its exit code, or -1
     (noted in the log) when it was killed after TIMEOUT seconds."""
     log.flush()
@@ -102,15 +130,27 @@ def sync(lab: Lab, hosts: list[Host], ssh_config: Path = SSH_CONFIG) -> None:
         list(pool.map(one, hosts))
 
 
-def _run_host(chapter: Chapter, host: Host, ssh_config: Path) -> HostRun:
+def timing_file(host: str, chapter: Chapter) -> Path:
+    """The timed copy of ``.lab/logs/HOST/NN.log`` (see the module docstring)."""
+    return LOG_DIR / host / f"{chapter.tag}.timing.jsonl"
+
+
+def run_file(chapter: Chapter) -> Path:
+    """The chapter's last run: start, end, tiers and hosts (see the module docstring)."""
+    return LOG_DIR / f"chapter-{chapter.tag}.json"
+
+
+def _run_host(chapter: Chapter, host: Host, ssh_config: Path,
+              t0: float | None = None) -> HostRun:
     log = LOG_DIR / host.name / f"{chapter.tag}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     cmd = ssh_cmd(host.name, f"sudo bash {paths.guest('provision', 'chapter.sh')} {chapter.slug} "
                   f"{host.name}", ssh_config)
-    with log.open("w", encoding="utf-8") as fh:
+    with log.open("w", encoding="utf-8") as fh, \
+            timing_file(host.name, chapter).open("w", encoding="utf-8") as timing:
         fh.write(f"$ {' '.join(cmd)}\n")
-        code = _logged(cmd, fh, TIMEOUT)
+        code = _logged(cmd, _Timed(fh, timing, start if t0 is None else t0), TIMEOUT)
     text = log.read_text(encoding="utf-8", errors="replace")
     changed = None
     for line in reversed(text.splitlines()):
@@ -118,7 +158,18 @@ def _run_host(chapter: Chapter, host: Host, ssh_config: Path) -> HostRun:
             changed = int(line.rsplit("changed=", 1)[1])
             break
     tail = "".join(text.splitlines(True)[-20:])
-    return HostRun(host.name, code == 0, time.monotonic() - start, changed, log, tail)
+    return HostRun(host.name, code == 0, time.monotonic() - start, changed, log, tail,
+                   start - (start if t0 is None else t0))
+
+
+def _save_run(chapter: Chapter, record: dict[str, object], runs: list[HostRun]) -> None:
+    """Write the chapter's run record (start, end, tiers, hosts) for webfarm.recording."""
+    record["hosts"] = {r.host: {"start": round(r.started, 3),
+                                "end": round(r.started + r.seconds, 3),
+                                "ok": r.ok, "changed": r.changed} for r in runs}
+    path = run_file(chapter)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
 
 def run_chapter(lab: Lab, chapter: Chapter, state: State,
@@ -132,6 +183,11 @@ def run_chapter(lab: Lab, chapter: Chapter, state: State,
         console.print(f"[yellow]chapter {chapter.tag}: no host of this profile has roles "
                       f"{', '.join(chapter.roles)}; nothing to do[/]")
         return result
+    record: dict[str, object] = {
+        "chapter": chapter.slug, "number": chapter.number, "profile": lab.profile,
+        "started": time.time() - (time.monotonic() - start), "ended": None, "ok": None,
+        "tiers": [[h.name for h in tier] for tier in tiers]}
+    _save_run(chapter, record, [])
     render.render_lab(lab, lab_secrets.load(), state)
     sync(lab, hosts, ssh_config)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
@@ -142,13 +198,15 @@ def run_chapter(lab: Lab, chapter: Chapter, state: State,
                 f"chapter {chapter.tag} tier {i}/{len(tiers)}: "
                 f"{', '.join(h.name for h in tier)}", total=len(tier))
             with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-                futures = [pool.submit(_run_host, chapter, h, ssh_config) for h in tier]
+                futures = [pool.submit(_run_host, chapter, h, ssh_config, start) for h in tier]
                 runs = []
                 for fut in futures:
                     runs.append(fut.result())
                     progress.advance(task)
             result.hosts.extend(runs)
             failed = [r for r in runs if not r.ok]
+            record |= {"ended": time.time(), "ok": not failed}  # so far; the last tier's stays
+            _save_run(chapter, record, result.hosts)
             if failed:
                 result.seconds = time.monotonic() - start
                 msg = "\n".join(
