@@ -41,7 +41,8 @@ lab_pkgs=(vagrant vagrant-libvirt libvirt-daemon-system libvirt-clients qemu-sys
           chromium)  # headless: invoke screenshot (chapter 08's Nagios page)
 # Validators the config tests run (the real daemons' own checkers), plus vagrant validate.
 test_pkgs=(bind9 bind9-utils nginx-light php-cli php-mysql keepalived haproxy chrony iproute2
-           vagrant vagrant-libvirt rsync openssh-client)
+           vagrant vagrant-libvirt rsync openssh-client
+           nagios4-core monitoring-plugins-basic)  # nagios4 -v (08); no daemon: no unit
 validator_services=(named bind9 nginx keepalived haproxy chrony php8.2-fpm)
 base_pkgs=(python3 python3-venv python3-pip git ca-certificates)
 
