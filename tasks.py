@@ -33,6 +33,16 @@ def chapter(c, number, no_check=False, profile=None, files=False):
     cli.chapter(number, not no_check, profile)
 
 
+@task(help={"number": "chapter number (e.g. 4) or slug (04-lvs)",
+            "no-check": "do not run the chapter's checks afterwards",
+            "profile": "profile (default: the one that is up)"})
+def record(c, number, no_check=False, profile=None):
+    """Run one chapter on the lab (as `invoke chapter`) and record it: docs/assets/casts/."""
+    from webfarm import recording
+
+    recording.record(number, profile, not no_check)
+
+
 @task(help={"number": "a chapter number, or 'all'", "profile": "profile"})
 def check(c, number, profile=None):
     """Run the testinfra checks against the live lab: invoke check 2 | invoke check all."""
@@ -107,9 +117,14 @@ def docs(c, serve=False):
 
 @task(help={"profile": "profile (default mini)", "upto": "last chapter (default: all)",
             "keep": "leave the lab running for debugging", "drills": "run the drills too",
-            "reuse": "keep VMs an earlier run left (default: remove them first)"})
-def e2e(c, profile="mini", upto=None, keep=False, drills=True, reuse=False):
+            "reuse": "keep VMs an earlier run left (default: remove them first)",
+            "record": "write each chapter's terminal recording into docs/assets/casts/"})
+def e2e(c, profile="mini", upto=None, keep=False, drills=True, reuse=False, record=False):
     """The whole lab on this machine, in its own network namespace (TCG, no KVM needed)."""
+    if record:
+        from webfarm import e2e as e2e_mod
+
+        e2e_mod.record_chapters()
     cli.e2e(profile, upto, keep, drills, reuse)
 
 

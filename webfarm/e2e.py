@@ -40,6 +40,13 @@ INNER = E2E_DIR / "inner.json"
 NAMESPACE = "webfarm-e2e"
 E2E_OS = "debian12"
 RECORD_EVERY = 15  # seconds between updates of what the run created in libvirt
+RECORD_ENV = "WEBFARM_E2E_RECORD"  # "1": write each chapter's recording (invoke e2e --record)
+
+
+def record_chapters() -> None:
+    """``invoke e2e --record``: the inner phase, which inherits this environment, writes each
+    chapter's terminal recording into this checkout's docs/assets/casts/ once it passed."""
+    os.environ[RECORD_ENV] = "1"
 
 
 @dataclass
@@ -368,6 +375,8 @@ def inner(profile: str, upto: int, run_drills: bool, reuse: bool = False) -> int
             console.rule(escape(f"chapter {ch.tag}: {ch.title}"))
             try:
                 data["chapters"] += session.run_chapters(lab, [ch.number])
+                if os.environ.get(RECORD_ENV) == "1":
+                    _record(ch)
             except runner.ChapterFailed as err:
                 summary = err.summary or {"number": ch.number, "title": ch.title,
                                           "checks_passed": 0, "checks_failed": 1,
@@ -404,6 +413,19 @@ def inner(profile: str, upto: int, run_drills: bool, reuse: bool = False) -> int
         console.print(str(err), markup=False, highlight=False, soft_wrap=True, style="red")
         save()
         return 1
+
+
+def _record(ch: chapters.Chapter) -> None:
+    """Write the chapter's recording (webfarm.recording); a failure to write it is reported,
+    it does not fail the run."""
+    from webfarm import recording
+
+    try:
+        path = recording.write(ch, "e2e")
+        console.print(f"recording: {paths.in_project(path)}", markup=False, highlight=False)
+    except (OSError, UserError, ValueError) as err:
+        console.print(f"recording of chapter {ch.tag} not written: {err}", markup=False,
+                      highlight=False, style="yellow")
 
 
 def _figures(details: dict[str, Any]) -> dict[str, Any]:

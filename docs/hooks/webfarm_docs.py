@@ -28,7 +28,7 @@ from typing import Any
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files, InclusionLevel
 
-from webfarm import chapters, docsgen, topology
+from webfarm import chapters, docsgen, recording, topology
 
 ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("mkdocs.hooks.webfarm_docs")
@@ -70,6 +70,8 @@ def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
     for chapter in chapters.CHAPTERS:
         if uri == f"chapters/{chapter.slug}.md":
             markdown = _after_title(markdown, docsgen.files_box(chapter))
+            # "Watch it run": the recording of a real run, flagged when its files changed since
+            markdown += recording.watch_section(chapter, ROOT / "docs" / "assets" / "casts")
     if "default" not in _lab:  # on_pre_build always runs first; be safe when it did not
         _lab["default"] = topology.load(lab_file())
     filled, problems = docsgen.fill(markdown, _lab["default"])
