@@ -43,6 +43,7 @@ lab_pkgs=(vagrant vagrant-libvirt libvirt-daemon-system libvirt-clients qemu-sys
 test_pkgs=(bind9 bind9-utils nginx-light php-cli php-mysql keepalived haproxy chrony iproute2
            vagrant vagrant-libvirt rsync openssh-client
            nagios4-core monitoring-plugins-basic)  # nagios4 -v (08); no daemon: no unit
+test_pkgs+=(chromium)  # headless: tests/browser opens every built page of the site
 validator_services=(named bind9 nginx keepalived haproxy chrony php8.2-fpm)
 base_pkgs=(python3 python3-venv python3-pip git ca-certificates)
 
