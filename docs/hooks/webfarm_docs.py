@@ -67,6 +67,9 @@ def on_files(files: Files, config: Any, **_: Any) -> Files:
 
 def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
     uri = page.file.src_uri
+    from webfarm import docsprofiles  # <!-- profiles --> blocks: one tab per profile
+
+    markdown = docsprofiles.expand_page(markdown, uri, lab_file(), log)
     for chapter in chapters.CHAPTERS:
         if uri == f"chapters/{chapter.slug}.md":
             markdown = _after_title(markdown, docsgen.files_box(chapter))
