@@ -332,9 +332,13 @@ def render_lab(lab: Lab, secrets: dict[str, str], state: State,
 def all_files(lab_file: Path, lab: Lab, secrets: dict[str, str], state: State,
               vagrantfile_out: Path = VAGRANTFILE,
               out_dir: Path = HOSTS_DIR) -> dict[Path, tuple[str, int | None]]:
-    """The Vagrantfile (every profile of ``lab_file``) and the host files of ``lab``, rendered
-    in memory: {path: (text, mode)}. Nothing is written; any failure raises first."""
+    """The Vagrantfile (every profile of ``lab_file``), the topology diagrams
+    (docs/assets/topology-PROFILE.svg) and the host files of ``lab``, rendered in memory:
+    {path: (text, mode)}. Nothing is written; any failure raises first."""
     files: dict[Path, tuple[str, int | None]] = {vagrantfile_out: (vagrantfile(lab_file), None)}
+    from webfarm import diagram  # the README's topology diagrams, committed like the Vagrantfile
+
+    files.update({path: (text, None) for path, text in diagram.committed(lab_file).items()})
     for host_paths in lab_files(lab, secrets, state, out_dir).values():
         files.update({path: (text, HOST_FILE_MODE) for path, text in host_paths.items()})
     return files

@@ -62,6 +62,10 @@ def on_files(files: Files, config: Any, **_: Any) -> Files:
     for uri, text in docsgen.source_pages().items():
         files.append(File.generated(config, uri, content=text,
                                     inclusion=InclusionLevel.NOT_IN_NAV))
+    from webfarm import diagram  # topology diagrams: diagrams/topology-PROFILE[-NN].svg
+
+    for uri, svg in diagram.docs_files(lab_file()).items():
+        files.append(File.generated(config, uri, content=svg))
     return files
 
 
@@ -72,6 +76,9 @@ def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
     markdown = docsprofiles.expand_page(markdown, uri, lab_file(), log)
     for chapter in chapters.CHAPTERS:
         if uri == f"chapters/{chapter.slug}.md":
+            from webfarm import diagram  # the farm, this chapter's hosts highlighted
+
+            markdown = _after_title(markdown, diagram.chapter_figure(chapter.number, lab_file()))
             markdown = _after_title(markdown, docsgen.files_box(chapter))
             # "Watch it run": the recording of a real run, flagged when its files changed since
             markdown += recording.watch_section(chapter, ROOT / "docs" / "assets" / "casts")
