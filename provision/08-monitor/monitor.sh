@@ -127,6 +127,13 @@ if [ "$WF_OS_FAMILY" = debian12 ]; then
   fi
 fi
 
+if [ "$WF_OS_FAMILY" = el9 ] && grep -q '^Listen 80$' /etc/httpd/conf/httpd.conf; then
+  # httpd.conf's own "Listen 80" (every address) gives way to the UI address only
+  sed -i 's/^Listen 80$/# Listen 80  (webfarm: see webfarm-listen.conf)/' /etc/httpd/conf/httpd.conf
+  wf_changed "httpd listens on the UI address only"
+  wf_mark_restart "$WF_SVC_APACHE"
+fi
+
 # 8. EL9 only (no-ops on Debian): the UI from the front network; SELinux lets Apache's CGIs
 #    read Nagios's status (the EPEL policy module does), NRPE answers as above.
 wf_firewall_rich "rule family=\"ipv4\" source address=\"$UI_NETWORK\" port port=\"80\" protocol=\"tcp\" accept"
