@@ -29,6 +29,8 @@ pair; ``NET`` is a network of ``lab.yml``):
 ``{{ iface.ROLE.N.NET }}``        its interface on NET (eth1, eth2)
 ``{{ hosts.ROLE }}``              the names of every host with ROLE, space-separated
 ``{{ count.ROLE }}``              how many hosts have ROLE
+``{{ chapter.N.hosts }}``         the hosts chapter N runs on, space-separated, in its tier order
+                                  (``webfarm/chapters.py``): the order to provision them by hand
 ``{{ total.vms }}``               how many VMs the profile has
 ``{{ total.memory_mb }}``         the memory of all its VMs together, in MB
 ``{{ total.memory_gb }}``         the same in GB, one decimal
@@ -57,8 +59,8 @@ CLOSE = "<!-- /profiles -->"
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}")
 _LITERAL = re.compile(r'"[^"]*"')
 VOCABULARY = ("profile", "host.ROLE.N", "fqdn.ROLE.N", "addr.ROLE.N.NET", "iface.ROLE.N.NET",
-              "hosts.ROLE", "count.ROLE", "total.vms", "total.memory_mb", "total.memory_gb",
-              "lab.PATH")
+              "hosts.ROLE", "count.ROLE", "chapter.N.hosts", "total.vms", "total.memory_mb",
+              "total.memory_gb", "lab.PATH")
 
 
 class ProfileBlockError(LookupError):
@@ -138,6 +140,15 @@ def resolve(lab: topology.Lab, expr: str) -> str:
             raise ProfileBlockError(f"no role {rest[0]!r}", f"use one of: {', '.join(ROLES)}")
         hosts = lab.hosts_with(rest[0])
         return " ".join(h.name for h in hosts) if head == "hosts" else str(len(hosts))
+    if head == "chapter" and len(rest) == 2 and rest[1] == "hosts":
+        from webfarm import chapters
+
+        found = [c for c in chapters.CHAPTERS if str(c.number) == rest[0].lstrip("0")]
+        if not found:
+            raise ProfileBlockError(f"no chapter {rest[0]!r}",
+                                    "use a chapter number of webfarm/chapters.py: "
+                                    + ", ".join(str(c.number) for c in chapters.CHAPTERS))
+        return " ".join(h.name for tier in found[0].tiers_for(lab) for h in tier)
     if head == "total" and len(rest) == 1:
         memory = sum(h.memory for h in lab.hosts.values())
         if rest[0] == "vms":

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from mkdocs.exceptions import PluginError
 
-from webfarm import chapters, docsgen, topology
+from webfarm import chapters, docsgen, docsprofiles, topology
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -73,7 +73,11 @@ def test_no_lab_domain_typed_by_hand(page: Path, lab: topology.Lab) -> None:
 
 @pytest.mark.parametrize("page", pages(), ids=_ids(pages()))
 def test_every_placeholder_is_known(page: Path, lab: topology.Lab) -> None:
-    filled, problems = docsgen.fill(page.read_text(encoding="utf-8"), lab)
+    # profile blocks first, as the hook does: their names resolve per profile
+    # (webfarm/docsprofiles.py; tests/unit/test_docs_profiles.py)
+    expanded, problems = docsprofiles.expand(page.read_text(encoding="utf-8"), FIXTURE)
+    assert problems == []
+    filled, problems = docsgen.fill(expanded, lab)
     assert problems == []
     assert "{{" not in filled
 
