@@ -17,9 +17,9 @@ pymdownx.tabbed), the smallest profile first. When every profile gives the same 
 are no tabs, just the text. The markers may be indented (inside a list or an admonition):
 the tabs keep that indentation.
 
-Vocabulary inside a block (``ROLE`` is a role of ``webfarm/roles.py``, ``N`` counts the hosts
-of that role from 0 in ``lab.yml`` order, so ``.0`` is the first one, the VRRP MASTER of a
-pair; ``NET`` is a network of ``lab.yml``):
+Vocabulary inside a block (``ROLE`` is a role of ``webfarm/roles.py``, or ``ROLE|ROLE`` for
+the hosts with either role; ``N`` counts those hosts from 0 in ``lab.yml`` order, so ``.0``
+is the first one, the VRRP MASTER of a pair; ``NET`` is a network of ``lab.yml``):
 
 ================================  ==============================================================
 ``{{ profile }}``                 the profile's name
@@ -85,14 +85,20 @@ def labs(lab_file: Path | str) -> tuple[topology.Lab, ...]:
     return _labs(str(path), path.stat().st_mtime)
 
 
+def _role_hosts(lab: topology.Lab, role: str) -> list[topology.Host]:
+    """The hosts with ``role`` (``db_data|db_sql``: with either role), in lab.yml order."""
+    wanted = role.split("|")
+    for name in wanted:
+        if name not in ROLES:
+            raise ProfileBlockError(f"no role {name!r}", f"use one of: {', '.join(ROLES)}")
+    return [h for h in lab.hosts.values() if set(wanted) & set(h.roles)]
+
+
 def _nth(lab: topology.Lab, role: str, index: str, expr: str) -> topology.Host:
-    if role not in ROLES:
-        raise ProfileBlockError(f"no role {role!r}",
-                                f"use one of: {', '.join(ROLES)}")
+    hosts = _role_hosts(lab, role)
     if not index.isdigit():
         raise ProfileBlockError(f"{index!r} is not a host number",
                                 f"count the hosts of a role from 0: {expr.rsplit('.', 1)[0]}.0")
-    hosts = lab.hosts_with(role)
     if int(index) >= len(hosts):
         have = ", ".join(h.name for h in hosts) or "none"
         raise ProfileBlockError(
@@ -136,9 +142,7 @@ def resolve(lab: topology.Lab, expr: str) -> str:
         net = _on(lab, host, rest[2])
         return str(host.addresses[net]) if head == "addr" else host.interface(net)
     if head in ("hosts", "count") and len(rest) == 1:
-        if rest[0] not in ROLES:
-            raise ProfileBlockError(f"no role {rest[0]!r}", f"use one of: {', '.join(ROLES)}")
-        hosts = lab.hosts_with(rest[0])
+        hosts = _role_hosts(lab, rest[0])
         return " ".join(h.name for h in hosts) if head == "hosts" else str(len(hosts))
     if head == "chapter" and len(rest) == 2 and rest[1] == "hosts":
         from webfarm import chapters

@@ -203,3 +203,9 @@ def test_chapter_hosts_follow_the_tiers(labs: dict[str, topology.Lab]) -> None:
     assert docsprofiles.resolve(labs["full"], "chapter.2.hosts").startswith("ns1 ns2 ")
     with pytest.raises(docsprofiles.ProfileBlockError):
         docsprofiles.resolve(labs["mini"], "chapter.99.hosts")
+
+
+def test_either_of_two_roles(labs: dict[str, topology.Lab]) -> None:
+    assert docsprofiles.resolve(labs["mini"], "count.db_data|db_sql") == "2"
+    assert docsprofiles.resolve(labs["full"], "hosts.db_data|db_sql") == "data1 data2 sql1 sql2"
+    assert docsprofiles.resolve(labs["full"], "host.db_data|db_sql.2") == "sql1"
