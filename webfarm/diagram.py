@@ -287,7 +287,7 @@ def layout(lab: Lab) -> Layout:
     inner = max([MIN_BOX_W - 2 * PAD_X]
                 + [text_width(h.name, NAME_SIZE, True) for h in hosts]
                 + [text_width(str(a), TEXT_SIZE) for h in hosts for a in h.addresses.values()]
-                + [text_width(r, TEXT_SIZE) for h in hosts for r in h.roles])
+                + [text_width(r + ",", TEXT_SIZE) for h in hosts for r in h.roles])
     box_w = _ceil(inner + 2 * PAD_X)
     lines = {h.name: _host_lines(h, nets, inner) for h in hosts}
     rows: list[list[Host]] = [[], [], []]
