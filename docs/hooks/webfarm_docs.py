@@ -87,7 +87,11 @@ def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
     filled, problems = docsgen.fill(markdown, _lab["default"])
     for problem in problems:  # an error, not a warning: `mkdocs build -q` drops warnings
         log.error("%s: %s", uri, problem)  # before --strict can count them
-    return filled
+    # "Type it yourself" (chapter pages): the scripts as plain commands, one folded block per
+    # role, generated from the scripts and rendered files (after fill: configs may hold "{{")
+    from webfarm import plainsteps
+
+    return plainsteps.page_section(filled, uri, lab_file())
 
 
 def _after_title(markdown: str, box: str) -> str:
