@@ -1051,24 +1051,13 @@ def blocks(lab: Lab, chapter: chapters.Chapter) -> list[tuple[str | None, Host]]
     return out
 
 
-_FILES_CACHE: dict[tuple[str, str, str, bool], dict[str, str]] = {}
-
-
 def host_files(lab: Lab, host: Host, secrets: dict[str, str] | None = None) -> dict[str, str]:
     """The host's rendered files, {path under files/: text}; secrets as placeholders unless
-    given."""
-    key = (str(lab.path) if hasattr(lab, "path") else lab.name, lab.profile, host.name,
-           secrets is None)
-    if secrets is not None or key not in _FILES_CACHE or _FILES_CACHE[key].get("") != \
-            repr(host):
-        rendered = render.host_files(lab, host, secrets or lab_secrets.redacted(),
-                                     State(profile=lab.profile), Path("/r"))
-        base = f"/r/{host.name}/files/"
-        files = {str(p)[len(base):]: t for p, t in rendered.items() if str(p).startswith(base)}
-        if secrets is not None:
-            return files
-        _FILES_CACHE[key] = {**files, "": repr(host)}
-    return {k: v for k, v in _FILES_CACHE[key].items() if k}
+    given (the docs never get real ones)."""
+    rendered = render.host_files(lab, host, secrets or lab_secrets.redacted(),
+                                 State(profile=lab.profile), Path("/r"))
+    base = f"/r/{host.name}/files/"
+    return {str(p)[len(base):]: t for p, t in rendered.items() if str(p).startswith(base)}
 
 
 def steps(lab: Lab, chapter: chapters.Chapter, role: str | None, host: Host,
