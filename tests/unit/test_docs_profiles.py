@@ -209,3 +209,17 @@ def test_either_of_two_roles(labs: dict[str, topology.Lab]) -> None:
     assert docsprofiles.resolve(labs["mini"], "count.db_data|db_sql") == "2"
     assert docsprofiles.resolve(labs["full"], "hosts.db_data|db_sql") == "data1 data2 sql1 sql2"
     assert docsprofiles.resolve(labs["full"], "host.db_data|db_sql.2") == "sql1"
+
+
+def test_dblb_check_timing_on_the_page_is_the_rendered_one() -> None:
+    """Chapter 06 types HAProxy's check line and its arithmetic: they follow webfarm/dblb.py."""
+    from webfarm import dblb
+
+    text = (DOCS / "chapters" / "06-dblb.md").read_text(encoding="utf-8")
+    check, timeout = dblb.CHECK, dblb.TIMEOUTS_S["check"]
+    inter_s = check["inter_ms"] / 1000
+    assert (f"inter {check['inter_ms']}ms fall {check['fall']} rise {check['rise']}") in text
+    assert f"Every {inter_s:g} s (`inter`)" in text
+    assert f"after\n{timeout} s (`timeout check`" in text
+    times = "\N{MULTIPLICATION SIGN}"
+    assert f"{check['fall']} {times} {inter_s:g} = {check['fall'] * inter_s:g} s" in text
