@@ -577,12 +577,14 @@ def docs_files(lab_file: Path) -> dict[str, str]:
 
 
 def chapter_figure(chapter_number: int, lab_file: Path, page_dir: str = "chapters") -> str:
-    """Markdown for a chapter page: its diagram per profile (default profile first), as
-    tabs, each image linking to the full-size SVG."""
+    """Markdown for a chapter page: its diagram per profile (smallest profile first, the
+    order of every profile tab on the site), as tabs, each image linking to the full-size
+    SVG."""
     import posixpath
 
     default = topology.load(lab_file)
-    profiles = [default.profile] + [p for p in default.profiles if p != default.profile]
+    profiles = sorted(default.profiles,
+                      key=lambda p: (len(topology.load(lab_file, p).hosts), p))
     lines = []
     for profile in profiles:
         target = posixpath.relpath(f"{DOCS_DIR}/{chapter_file(profile, chapter_number)}",

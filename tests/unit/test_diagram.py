@@ -221,7 +221,7 @@ def test_docs_files_per_profile_and_chapter() -> None:
             assert f"Chapter {c.tag}" in text
             _tree(text)
     figure = diagram.chapter_figure(4, FIXTURE)
-    assert figure.index('=== "full"') < figure.index('=== "mini"')
+    assert figure.index('=== "mini"') < figure.index('=== "full"')  # smallest first
     assert "](../diagrams/topology-full-04.svg)" in figure
 
 
