@@ -26,8 +26,10 @@ DURATION_S = 60  # each probe loop's length
 INTERVAL_S = 0.2
 BASELINE_S = 8  # probing before anything breaks
 BROKEN_S = 30  # how long the servers stay down
-# A dead real server leaves IPVS within delay_loop + retry * (connect_timeout +
-# delay_before_retry) of chapter 04's HTTP_GET (2 + 2 * (2 + 1) = 8 s): allow a little more.
+# A dead real server leaves IPVS after chapter 04's HTTP_GET gives up on it: the next poll
+# (delay_loop 2 s), then the first try and its 2 retries. nginx stopped refuses at once, so
+# that is ~2 + 2 * 1 (delay_before_retry) = 4 s; a server that hangs costs connect_timeout
+# (2 s) per try: 2 + 3 * 2 + 2 * 1 = 10 s at worst. The grace covers the worst case.
 GRACE_S = 12
 MIN_SUCCESS = 0.95
 
