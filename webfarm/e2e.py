@@ -204,6 +204,7 @@ def main(profile: str = "mini", upto: int | None = None, keep: bool = False,
         if owned:
             report.save()
             console.print(f"report: {REPORT}")
+            _snapshot(report)
     if not owned:  # refused (or failed before the namespace was ours): nothing was touched
         console.print("[bold red]e2e did not start[/]: nothing was changed or torn down")
         sys.exit(code if code == 2 else 1)
@@ -217,6 +218,22 @@ def main(profile: str = "mini", upto: int | None = None, keep: bool = False,
     console.print(("[bold green]e2e passed[/]" if ok else "[bold red]e2e FAILED[/]")
                   + f" in {report.seconds['total']:.0f} s")
     sys.exit(0 if ok else 1)
+
+
+def _snapshot(report: Report) -> None:
+    """The report's copy in the checkout, docs/assets/e2e-report.json, for the drills page
+    and the chapter pages (webfarm.e2edocs); only a run that measured drills writes one."""
+    from webfarm import e2edocs
+
+    try:
+        written = e2edocs.write_snapshot(dict(report.__dict__))
+    except OSError as err:
+        console.print(f"could not write the report's snapshot for the docs: {err}",
+                      markup=False, highlight=False, style="yellow")
+        return
+    if written is not None:
+        console.print(f"snapshot for the docs: {written} (commit it with the work it measured)",
+                      markup=False, highlight=False)
 
 
 def _run_recording(cmd: list[str], env: dict[str, str], ns: Any) -> int:
