@@ -43,6 +43,16 @@ def record(c, number, no_check=False, profile=None):
     recording.record(number, profile, not no_check)
 
 
+@task(name="verify-capture",
+      help={"chapter": "only this chapter (number or slug; default: every chapter with steps)",
+            "profile": "profile (default: the one that is up)"})
+def verify_capture(c, chapter=None, profile=None):
+    """Run the chapters' Verify commands on the lab, keep the real output: docs/assets/verify/."""
+    from webfarm import verify
+
+    verify.verify_capture(chapter, profile)
+
+
 @task(help={"number": "a chapter number, or 'all'", "profile": "profile"})
 def check(c, number, profile=None):
     """Run the testinfra checks against the live lab: invoke check 2 | invoke check all."""

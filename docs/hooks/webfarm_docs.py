@@ -80,6 +80,10 @@ def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
 
             markdown = _after_title(markdown, diagram.chapter_figure(chapter.number, lab_file()))
             markdown = _after_title(markdown, docsgen.files_box(chapter))
+            from webfarm import verify  # Verify commands with their captured real output
+
+            markdown = verify.place(markdown, chapter, lab_file(),
+                                    ROOT / "docs" / "assets" / "verify", ROOT)
             # "Watch it run": the recording of a real run, flagged when its files changed since
             markdown += recording.watch_section(chapter, ROOT / "docs" / "assets" / "casts")
     if "default" not in _lab:  # on_pre_build always runs first; be safe when it did not
