@@ -148,6 +148,27 @@ def screenshot(c, page="services", out=None, profile=None):
     shot.run(page, out, profile)
 
 
+@task(help={"host": "host name from lab.yml",
+            "iface": "interface (default: the host's on its first lab network, e.g. eth1)",
+            "filter": "tcpdump filter: words, addresses, ( ) and/or/not, e.g. 'tcp port 80'",
+            "count": "stop after N packets (default 50, at most 10000)",
+            "seconds": "stop after S seconds (default 30, at most 300)",
+            "profile": "profile (default: the one that is up)"})
+def capture(c, host, iface=None, filter=None, count=None, seconds=None, profile=None):
+    """Bounded tcpdump on a lab host; the pcap lands in .lab/captures/HOST-IFACE-UTC.pcap."""
+    from webfarm import capture as cap
+
+    cap.run(host, iface, filter, count, seconds, profile)
+
+
+@task(name="capture-dr", help={"profile": "profile (default: the one that is up)"})
+def capture_dr(c, profile=None):
+    """Chapter 04: capture direct routing on the wire; writes docs/assets/04-lvs/."""
+    from webfarm import capture as cap
+
+    cap.dr_run(profile)
+
+
 @task(help={"profile": "profile to measure (default mini)"})
 def bench(c, profile="mini"):
     """Benchmarks (no VM): generator and validation speed; results in .lab/bench.json."""
