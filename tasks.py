@@ -121,7 +121,14 @@ def test(c, fast=False):
 @task(help={"serve": "serve on http://127.0.0.1:8000 instead of building into site/"})
 def docs(c, serve=False):
     """Build the tutorial (MkDocs Material) into site/, or serve it."""
-    cmd = "python -m mkdocs serve" if serve else "python -m mkdocs build --strict -d site"
+    import shlex
+    import sys
+
+    # this venv's Python (invoke runs from .venv/bin/, `python` on PATH may have no mkdocs);
+    # mkdocs serve rebuilds and reloads the page on every change, on 127.0.0.1:8000 only
+    mkdocs = f"{shlex.quote(sys.executable)} -m mkdocs"
+    cmd = (f"{mkdocs} serve --livereload -a 127.0.0.1:8000" if serve
+           else f"{mkdocs} build --strict -d site")
     c.run(cmd, env={"NO_MKDOCS_2_WARNING": "1"})
 
 

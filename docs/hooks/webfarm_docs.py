@@ -19,6 +19,7 @@ fixture (tests/fixtures/lab.yml), so a reader's edits to lab.yml never turn the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -95,6 +96,9 @@ def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
     filled, problems = docsgen.fill(markdown, _lab["default"])
     for problem in problems:  # an error, not a warning: `mkdocs build -q` drops warnings
         log.error("%s: %s", uri, problem)  # before --strict can count them
+    from webfarm import e2edocs  # the latest committed e2e report: drills page, chapter boxes
+
+    filled = e2edocs.expand_page(filled, uri)
     # "Type it yourself" (chapter pages): the scripts as plain commands, one folded block per
     # role, generated from the scripts and rendered files (after fill: configs may hold "{{")
     from webfarm import plainsteps
@@ -109,6 +113,18 @@ def _after_title(markdown: str, box: str) -> str:
         if line.startswith("# "):
             return "".join(lines[: i + 1]) + "\n" + box + "".join(lines[i + 1:])
     return box + "\n" + markdown
+
+
+def on_serve(server: Any, config: Any, **_: Any) -> Any:
+    """`invoke docs --serve`: watch docs/ but not docs/_generated/, which every build writes
+    and removes (watching it made each rebuild trigger the next, forever)."""
+    docs = Path(config["docs_dir"]).resolve()
+    with contextlib.suppress(KeyError):
+        server.unwatch(str(docs))
+    server.watch(str(docs), recursive=False)
+    for sub in sorted(p for p in docs.iterdir() if p.is_dir() and p.name != "_generated"):
+        server.watch(str(sub))
+    return server
 
 
 def on_post_build(config: Any, **_: Any) -> None:
