@@ -166,8 +166,9 @@ CHAPTERS: tuple[Chapter, ...] = (
             "NRPE on every host for the monitor only, Nagios objects generated from lab.yml, "
             "a web UI behind the lab's password, notifications a drill can read",
             (EVERY,),
-            os_keys=("family", "packages.nagios", "packages.nrpe", "services.nagios", "services.nrpe",
-                     "services.apache", "paths.nagios_plugins", "paths.nrpe_conf_d",
+            os_keys=("family", "packages.nagios", "packages.nrpe", "services.nagios",
+                     "services.nrpe", "services.apache", "paths.nagios_plugins",
+                     "paths.nrpe_conf_d",
                      "paths.nagios_conf", "paths.nagios_objects", "paths.nagios_cgi_cfg",
                      "paths.nagios_resource", "paths.nagios_htpasswd", "paths.nagios_var",
                      "paths.nagios_status", "paths.nagios_cmd", "paths.nagios_log_dir",
