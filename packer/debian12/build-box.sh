@@ -45,11 +45,12 @@ BASE_PACKAGES=(
 )
 # installed after the updates are known, so that only the newest kernel is in the box
 KERNEL_PACKAGE=linux-image-cloud-amd64 # has IP_VS as a module, virtio in the initrd
-# Installed in the box, not only cached: Nagios's plugins (chapter 08-monitor; binaries, no
-# daemon). Their postinst runs ucf for 36 config files, and every ucf call starts debconf's
-# Perl frontend: 8 minutes per VM under TCG (measured on a mini lab: -basic 225 s, -standard
-# 275 s, 8 VMs at once), a few seconds here at native speed.
-PREINSTALLED_PACKAGES=(monitoring-plugins-basic monitoring-plugins-standard)
+# Installed in the box, not only cached: packages whose postinst runs ucf for every one of
+# their config files; every ucf call starts debconf's Perl frontend, which costs 5-15 s under
+# TCG. Measured on a mini lab (8 VMs at once): Nagios's plugins (chapter 08-monitor) 225 s
+# (-basic) + 275 s (-standard) per VM, PHP's common modules (chapters 03, 07, 08) 175 s. Here,
+# at native speed, seconds. Programs and config only: no daemon starts from these.
+PREINSTALLED_PACKAGES=(monitoring-plugins-basic monitoring-plugins-standard php-cli)
 CACHE_DIR_IN_BOX=/var/lib/webfarm/debs
 
 log() { printf '[build-box %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
@@ -209,7 +210,7 @@ in_root apt-get update -q >&2
 in_root apt-get -q -y -o Dpkg::Options::=--force-confold dist-upgrade >&2
 log "installing the kernel ($KERNEL_PACKAGE)"
 in_root apt-get -q -y install "$KERNEL_PACKAGE" >&2
-log "installing ${PREINSTALLED_PACKAGES[*]} (chapter 08's plugins, no daemon)"
+log "installing ${PREINSTALLED_PACKAGES[*]} (slow to configure under TCG; no daemon)"
 in_root apt-get -q -y --no-install-recommends install "${PREINSTALLED_PACKAGES[@]}" >&2
 
 # ---------------------------------------------------------------------------------------------
