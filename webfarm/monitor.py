@@ -37,6 +37,16 @@ NOTIFY_LOG = "webfarm-notifications.log"  # under paths.nagios_var: one line per
 # seconds plus the checks' own run time: 30 + 2 * 10 = 50 s. Each soft failure is
 # re-checked RETRY seconds later, so one lost packet does not page anybody.
 TIMING = {"check_interval": 30, "retry_interval": 10, "max_check_attempts": 3}
+# The "system" tier (load, disk, swap, processes, time on every host: most of the NRPE
+# calls) changes slowly, so it is checked every 2 minutes. Every NRPE call costs the 1-vCPU
+# TCG monitor ~0.25 s of CPU for its TLS handshake: at 30 s, the system tier alone would keep
+# a third of it busy, and a burst of all checks at once starved garbd (measured: load 53, the
+# Galera cluster lost its quorum).
+SLOW_TIERS = ("system",)
+SLOW_TIMING = {"check_interval": 120, "retry_interval": 30, "max_check_attempts": 3}
+# At most this many checks run at once: a forced round queues instead of starting 70
+# processes on one emulated CPU.
+MAX_CONCURRENT_CHECKS = 6
 
 # Thresholds sized for TCG guests, whose load runs high while another VM boots or installs:
 # a busy emulated CPU is not an incident (load per CPU: -r).

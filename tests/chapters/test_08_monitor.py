@@ -18,6 +18,7 @@ from webfarm.labtest import (
     all_hosts,
     holds_vip,
     remote,
+    remote_root,
     rerun_chapter,
     role_hosts,
 )
@@ -108,7 +109,7 @@ def test_nrpe_answers_the_monitor_and_refuses_anyone_else(lab: Lab) -> None:
     addr = monitor.check_address(lab, target)
     # positive control: the monitor gets an answer
     ok = remote(mon).run(f"{plugins}/check_nrpe -H {addr} -t 30 -c webfarm_load")
-    assert ok.rc == 0 and ok.stdout.startswith("OK"), ok.stdout + ok.stderr
+    assert ok.rc == 0 and ok.stdout.startswith("LOAD OK"), ok.stdout + ok.stderr
     # a client on the same network, not the monitor: NRPE closes without answering and
     # says why in its log
     client = lab.hosts_with("client")[0]
@@ -169,7 +170,7 @@ def test_web_ui_listens_on_the_front_address_only(lab: Lab) -> None:
 def test_notification_log_is_ready(lab: Lab) -> None:
     mon = mon_name()
     user = os_of(lab, mon).paths["nagios_user"]
-    f = remote(mon).file(nagioslive.notify_log_path(lab))
+    f = remote_root(mon).file(nagioslive.notify_log_path(lab))  # in a 0750 nagios directory
     assert f.exists and f.user == user
 
 
