@@ -48,9 +48,11 @@ SLOW_TIMING = {"check_interval": 120, "retry_interval": 30, "max_check_attempts"
 # processes on one emulated CPU.
 MAX_CONCURRENT_CHECKS = 6
 
-# Thresholds sized for TCG guests, whose load runs high while another VM boots or installs:
-# a busy emulated CPU is not an incident (load per CPU: -r).
-LOAD = {"warning": "6,5,4", "critical": "12,10,8"}
+# Thresholds sized for TCG guests, whose load averages run high: a busy emulated CPU is not an
+# incident (load per CPU: -r). Measured on the mini lab: the monitor itself sits at 9-10 while
+# Nagios runs its checks (every process start is slow under TCG); a burst of 70 checks at
+# once took it to 39. The critical 15-minute figure still catches a host that stays swamped.
+LOAD = {"warning": "20,16,12", "critical": "40,32,24"}
 DISK = {"warning": "15%", "critical": "5%"}
 PROCS = {"warning": 300, "critical": 500}
 TIME_OFFSET_S = {"warning": 0.5, "critical": 1.0}
