@@ -111,7 +111,7 @@ STEPS: dict[int, tuple[Step, ...]] = {
              "the loopback address",
              f"{_CH}test_03_web.py::test_vip_on_lo"),
         Step("arp-sysctls", "app[0]",
-             "sysctl net.ipv4.conf.all.arp_ignore net.ipv4.conf.all.arp_announce",
+             "sudo sysctl net.ipv4.conf.all.arp_ignore net.ipv4.conf.all.arp_announce",
              "arp_ignore = 1 and arp_announce = 2: the host never answers ARP for the VIP",
              f"{_CH}test_03_web.py::test_arp_sysctls"),
         Step("health", "client[0]",
@@ -189,7 +189,7 @@ STEPS: dict[int, tuple[Step, ...]] = {
              "pxname, svname, status, act, bck: every node UP in db_write_nodes (all but one "
              "bck=1) and in db_read_nodes",
              f"{_CH}test_06_dblb.py::test_every_node_up_in_both_pools"),
-        Step("nonlocal-bind", "dblb[1]", "sysctl net.ipv4.ip_nonlocal_bind",
+        Step("nonlocal-bind", "dblb[1]", "sudo sysctl net.ipv4.ip_nonlocal_bind",
              "= 1: HAProxy may bind the VIP before the host has it",
              f"{_CH}test_06_dblb.py::test_haproxy_listens_on_the_vip_on_both_balancers"),
     ),
