@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from _chapter import render_chapter
 
 # keepalived -t in a namespace and keepalived.conf's reader: chapter 04's config test
 # (tests/configs is on sys.path while pytest runs these modules)
@@ -52,18 +53,8 @@ def build(source: str, profile: str, variant: str) -> Lab:
 
 
 def rendered(lab: Lab, host: Host, out: Path, secrets: dict[str, str] = SECRETS) -> Path:
-    """This chapter's files for ``host``, rendered as `invoke render` does, into
-    ``out/HOST/files/06-dblb/`` (only this chapter's templates: another chapter's template
-    being edited does not fail these tests)."""
-    ctx = render.context(lab, host, secrets, State(profile=lab.profile))
-    files = out / host.name / "files"
-    for name, rel in render.template_sources(host):
-        if rel.startswith(f"{CHAPTER}/"):
-            path = files / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(render.environment().get_template(name).render(ctx),
-                            encoding="utf-8")
-    return files / CHAPTER
+    """This chapter's files for ``host`` (tests/configs/_chapter.py)."""
+    return render_chapter(lab, host, CHAPTER, out, secrets)
 
 
 def run(*cmd: str) -> subprocess.CompletedProcess[str]:

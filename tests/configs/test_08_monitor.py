@@ -26,11 +26,11 @@ from typing import Any
 
 import pytest
 import yaml
+from _chapter import render_chapter
 
-from webfarm import dnsplan, lvs, monitor, render, topology
+from webfarm import dnsplan, lvs, monitor, topology
 from webfarm import os as osdata
 from webfarm import secrets as lab_secrets
-from webfarm.state import State
 from webfarm.topology import Host, Lab
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,17 +51,8 @@ def build(source: str, profile: str, os_variant: str = "debian12") -> Lab:
 
 
 def rendered(lab: Lab, host: Host, out: Path, secrets: dict[str, str] = SECRETS) -> Path:
-    """This chapter's files for ``host``, rendered as `invoke render` does, into
-    ``out/HOST/files/08-monitor/`` (only this chapter's templates)."""
-    ctx = render.context(lab, host, secrets, State(profile=lab.profile))
-    files = out / host.name / "files"
-    for name, rel in render.template_sources(host):
-        if rel.startswith(f"{CHAPTER}/"):
-            path = files / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(render.environment().get_template(name).render(ctx),
-                            encoding="utf-8")
-    return files / CHAPTER
+    """This chapter's files for ``host`` (tests/configs/_chapter.py)."""
+    return render_chapter(lab, host, CHAPTER, out, secrets)
 
 
 def render_all(lab: Lab, out: Path) -> dict[str, Path]:
