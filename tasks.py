@@ -78,10 +78,12 @@ def ssh(c, host, profile=None):
     cli.ssh(host, profile)
 
 
-@task(help={"check": "only compare: exit 1 if the committed Vagrantfile is out of date"})
-def render(c, check=False):
+@task(help={"check": "only compare: exit 1 if the committed Vagrantfile is out of date",
+            "profile": "render the host files of this profile (default: the one that is up, "
+                       "else lab.profile)"})
+def render(c, check=False, profile=None):
     """Regenerate the Vagrantfile and the host files from lab.yml."""
-    cli.render_files(check)
+    cli.render_files(check, profile=profile)
 
 
 @task(help={"lab": "lab file, relative to the current folder (default: the project's lab.yml)",

@@ -44,7 +44,8 @@ def validate(lab_file: str | None = None, profile: str | None = None) -> None:
 
 
 @friendly
-def render_files(check: bool = False, lab_file: Path | str = paths.LAB_FILE) -> None:
+def render_files(check: bool = False, lab_file: Path | str = paths.LAB_FILE,
+                 profile: str | None = None) -> None:
     if check:
         try:
             diff = render.vagrantfile_drift(Path(lab_file))
@@ -60,7 +61,9 @@ def render_files(check: bool = False, lab_file: Path | str = paths.LAB_FILE) -> 
 
     # All or nothing: the Vagrantfile and every host file are rendered in memory first; only
     # when all of them succeeded is each one written (atomically: temp file + rename).
-    lab = load_lab(lab_file=lab_file)
+    if profile is not None:
+        args.profile_name(profile)
+    lab = load_lab(profile, lab_file=lab_file)
     try:
         files = render.all_files(Path(lab_file), lab, lab_secrets.load(), lab_state.load())
     except render.RenderError as err:
