@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _sitecopy import build_strict, copy_site
 
 from webfarm import chapters, recording, runner
 
@@ -235,11 +233,7 @@ def test_vendored_player_is_the_locked_version_with_its_licence() -> None:
 def test_strict_build_with_a_recording(tmp_path: Path) -> None:
     """A real ``mkdocs build --strict`` of a copy of the site with a recording of chapter 04
     (up to date) and one of chapter 03 whose files changed since."""
-    shutil.copytree(ROOT / "docs", tmp_path / "docs", ignore=shutil.ignore_patterns("_generated"))
-    shutil.copy(ROOT / "mkdocs.yml", tmp_path / "mkdocs.yml")
-    for item in ROOT.iterdir():
-        if item.name not in ("docs", "mkdocs.yml", "site", "node_modules"):
-            (tmp_path / item.name).symlink_to(item)
+    copy_site(tmp_path)
     casts = tmp_path / "docs" / "assets" / "casts"
     for stale_file in casts.glob("*.cast*"):
         stale_file.unlink()
@@ -250,10 +244,7 @@ def test_strict_build_with_a_recording(tmp_path: Path) -> None:
     meta = json.loads(recording.sidecar_path(CHAPTER, casts).read_text()) | {
         "chapter": web.slug, "files": {**recording.hashes(web), "provision/03-web/app.sh": "0"}}
     side.write_text(json.dumps(meta), encoding="utf-8")
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "WEBFARM_DOCS_LAB": str(FIXTURE)}
-    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q",
-                          "-d", str(tmp_path / "site")], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=300, check=False)
+    run = build_strict(tmp_path, FIXTURE)
     assert run.returncode == 0, run.stdout + run.stderr
     site = tmp_path / "site"
     lvs = (site / "chapters" / "04-lvs" / "index.html").read_text(encoding="utf-8")

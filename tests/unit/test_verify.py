@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _sitecopy import build_strict, copy_site
 
 from webfarm import chapters, docsprofiles, recording, topology, verify
 
@@ -270,19 +271,12 @@ def test_the_task_is_there() -> None:
 
 def test_strict_build_with_a_capture(tmp_path: Path) -> None:
     """A real ``mkdocs build --strict`` of a copy of the site with a capture of chapter 04."""
-    shutil.copytree(ROOT / "docs", tmp_path / "docs", ignore=shutil.ignore_patterns("_generated"))
-    shutil.copy(ROOT / "mkdocs.yml", tmp_path / "mkdocs.yml")
-    for item in ROOT.iterdir():
-        if item.name not in ("docs", "mkdocs.yml", "site", "node_modules"):
-            (tmp_path / item.name).symlink_to(item)
+    copy_site(tmp_path)
     target = tmp_path / "docs" / "assets" / "verify"
     for old in target.glob("*.json"):
         old.unlink()
     verify.write(CHAPTER, verify.capture(CHAPTER, mini(), _fake_runner([]), SECRETS), target)
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "WEBFARM_DOCS_LAB": str(FIXTURE)}
-    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q",
-                          "-d", str(tmp_path / "site")], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=300, check=False)
+    run = build_strict(tmp_path, FIXTURE)
     assert run.returncode == 0, run.stdout + run.stderr
     site = tmp_path / "site" / "chapters"
     lvs = (site / "04-lvs" / "index.html").read_text(encoding="utf-8")
