@@ -216,6 +216,8 @@ class Host:
     memory: int
     cpus: int
     os: Box
+    # added by lab.yml's scale rule (profiles.P.scale, webfarm.tiers), not listed under hosts
+    scaled: bool = False
 
     def has_role(self, role: str) -> bool:
         return role in self.roles

@@ -15,7 +15,7 @@ from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
-from webfarm import grammar
+from webfarm import grammar, tiers
 from webfarm.roles import NETWORK_NAMES, ROLES, VIP_HOLDER_ROLES, VIP_POOL_ROLES
 from webfarm.topology import (
     DB_ENGINES,
@@ -41,8 +41,8 @@ _NETWORK_KEYS = {"cidr": True, "description": False}
 _VIP_KEYS = {"network": True, "address": True, "port": True, "holder": True, "pool": True,
              "read_port": False, "stats_port": False}
 DBLB_PORTS = {"read_port": 1, "stats_port": 8404}  # defaults: port + 1, HAProxy's usual 8404
-_ROLE_SIZE_KEYS = {"memory": False, "cpus": False}
-_PROFILE_KEYS = {"description": False, "hosts": True}
+_ROLE_SIZE_KEYS = {"memory": False, "cpus": False, "range": False}  # range: webfarm.tiers
+_PROFILE_KEYS = {"description": False, "hosts": True, "scale": False}  # scale: webfarm.tiers
 _HOST_KEYS = {"roles": True, "networks": True, "memory": False, "cpus": False, "os": False}
 _PROVIDER_KEYS = {"libvirt": False, "virtualbox": False}
 _LIBVIRT_KEYS = {"driver": False, "management_network_name": False,
@@ -582,6 +582,8 @@ class _Context:
     default_os: str | None
     sizes: dict[str, dict[str, int]]
     vips: dict[str, Vip]
+    # roles.ROLE.range: the addresses a tier's new hosts take (webfarm.tiers)
+    ranges: dict[str, dict[str, tiers.AddressRange]]
 
 
 def _choose_profile(c: Checker, profiles: dict[Any, Any], lab_profile: str | None,
@@ -613,6 +615,14 @@ def _check_profiles(c: Checker, top: dict[Any, Any], ctx: _Context,
             c.text(p["description"], f"{key}.description")
         before = len(c.problems)
         phosts = _check_hosts(c, f"{key}.hosts", p.get("hosts"), ctx)
+        # the scale rule works on hosts that are right (a host without a box is left out
+        # of phosts: the box's problem is reported once, under boxes)
+        complete = isinstance(p.get("hosts"), dict) and len(phosts) == len(p["hosts"])
+        if len(c.problems) == before and complete:
+            tiers.check_fixed(c, f"{key}.hosts", phosts, ctx.ranges)
+            if "scale" in p:
+                phosts = tiers.expand(c, f"{key}.scale", p["scale"], phosts, ctx.ranges,
+                                      ctx.vips)
         if len(c.problems) == before:  # pairs are judged once every host itself is right
             _check_profile(c, f"{key}.hosts", phosts, ctx.vips)
         if pname == chosen:
@@ -825,12 +835,14 @@ def build(data: Any, path: Path | str, profile: str | None = None) -> Lab:
     provider = _check_provider(c, top, networks)
     sizes = _check_role_sizes(c, top)
     vips = _check_vips(c, top, networks)
+    ranges = tiers.check_ranges(c, top["roles"] if isinstance(top.get("roles"), dict) else {},
+                                networks, vips)
     raw_profiles = top.get("profiles") if isinstance(top.get("profiles"), dict) else {}
     if "profiles" in top and not raw_profiles:
         c.add("profiles", "no profile is defined",
               "add a profile with hosts, e.g. full: {hosts: {...}}")
     chosen = _choose_profile(c, raw_profiles, settings.profile, profile)
-    ctx = _Context(networks, boxes, settings.default_os, sizes, vips)
+    ctx = _Context(networks, boxes, settings.default_os, sizes, vips, ranges)
     hosts = _check_profiles(c, top, ctx, chosen)
     _check_vip_addresses_free(c, raw_profiles, vips)
     engine = _check_engine(c, f"profiles.{chosen}.hosts", settings.db_engine, hosts)

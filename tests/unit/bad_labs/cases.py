@@ -534,9 +534,35 @@ DB_ENGINE = [
        sub(DBVIP, DBVIP.replace("pool: db_sql}", "pool: db_sql, read_port: reads}"))),
 ]
 
+MINI_SCALE = "    scale: {app: 2}"
+SCALE = [  # the scale rule (webfarm/tiers.py): roles.ROLE.range and profiles.P.scale
+    _c("scale-range-outside-network", "roles.app.range.front",
+       sub("front: 192.168.56.41-192.168.56.49", "front: 192.168.57.141-192.168.57.149"),
+       "outside network front"),
+    _c("scale-range-overlap", "roles.media.range.front",
+       sub("front: 192.168.56.51-192.168.56.59", "front: 192.168.56.45-192.168.56.59"),
+       "overlaps roles.app.range.front"),
+    _c("scale-range-over-a-fixed-host", "profiles.full.hosts.mon1.networks.front",
+       sub("front: 192.168.56.51-192.168.56.59", "front: 192.168.56.90-192.168.56.99"),
+       "has no media role"),
+    _c("scale-range-runs-out", "profiles.mini.scale.app",
+       both(sub("front: 192.168.56.41-192.168.56.49", "front: 192.168.56.41-192.168.56.42"),
+            sub(MINI_SCALE, "    scale: {app: 3}")), "has only 0 free"),
+    _c("scale-below-the-pair", "profiles.mini.scale.app", sub(MINI_SCALE, "    scale: {app: 1}"),
+       "redundant pair"),
+    _c("scale-the-directors", "profiles.mini.scale.director",
+       sub(MINI_SCALE, "    scale: {director: 3}"), "cannot scale"),
+    _c("scale-the-monitor", "profiles.mini.scale.monitor",
+       sub(MINI_SCALE, "    scale: {monitor: 2}"), "cannot scale"),
+    _c("scale-dns-on-the-directors", "profiles.mini.scale.dns",
+       sub(MINI_SCALE, "    scale: {dns: 3}"), "also carry director"),
+    _c("scale-count-text", "profiles.mini.scale.app", sub(MINI_SCALE, "    scale: {app: many}"),
+       "not a whole number"),
+]
+
 CASES: list[Case] = [*HOST_NAMES, *VIP_NAMES, *NETWORK_AND_PROFILE_NAMES, *LAB_NAME, *DOMAINS,
                      *BOXES, *DESCRIPTIONS, *PROVIDER, *NETWORKS, *VIPS, *PROFILES, *FILES,
-                     *DB_ENGINE]
+                     *DB_ENGINE, *SCALE]
 
 
 def write(case: Case, folder: Path) -> Path:
