@@ -66,6 +66,17 @@ def drill(c, name, profile=None):
     cli.drill(name, profile)
 
 
+@task(help={"role": "the tier's role: app, media, dns, dblb, db_data or db_sql",
+            "count": "the tier's new number of hosts (lab.yml: profiles.PROFILE.scale.ROLE)",
+            "profile": "profile (default: the one that is up)",
+            "provider": "libvirt (default) or virtualbox",
+            "no-check": "skip every chapter's checks afterwards"})
+def scale(c, role, count, profile=None, provider="libvirt", no_check=False):
+    """Grow or shrink a tier of the running lab: new VMs get every chapter, the pools learn
+    of them; departing hosts are drained, then destroyed (docs/scale.md)."""
+    cli.scale(role, count, profile, provider, not no_check)
+
+
 @task(help={"profile": "profile (default: the one that is up)"})
 def status(c, profile=None):
     """Table of hosts, roles, addresses, VM state and which director holds each VIP."""

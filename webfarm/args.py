@@ -107,6 +107,35 @@ def chapter_or_all(value: str, where: str = "invoke check NUMBER") -> chapters.C
     return None if value == "all" else chapter(value, where)
 
 
+def scale_role(value: str, where: str = "invoke scale ROLE N") -> str:
+    """The role whose tier ``invoke scale`` changes: a role of the farm that can scale."""
+    from webfarm import tiers
+    from webfarm.roles import ROLES
+
+    text = str(value).strip()
+    if text not in ROLES:
+        raise problem(where, f"{shown(value)} is not a role",
+                      f"use one of the roles that can grow: {', '.join(tiers.SCALABLE)}")
+    if text in tiers.CANNOT_SCALE:
+        raise problem(where, f"role {text} cannot scale: {tiers.CANNOT_SCALE[text]}",
+                      f"use one of the roles that can grow: {', '.join(tiers.SCALABLE)}")
+    return text
+
+
+def scale_count(value: str | int, where: str = "invoke scale ROLE N") -> int:
+    """N of ``invoke scale ROLE N``: a whole number of hosts, 1 to tiers.MAX_COUNT."""
+    from webfarm import tiers
+
+    text = str(value).strip()
+    fix = f"give the tier's new size, a number from 2 to {tiers.MAX_COUNT}"
+    if not _NUMBER.fullmatch(text):
+        raise problem(where, f"{shown(value)} is not a number of hosts", fix)
+    number = int(text)
+    if not 1 <= number <= tiers.MAX_COUNT:
+        raise problem(where, f"{number} hosts is out of range", fix)
+    return number
+
+
 def drill_name(value: str, known: Iterable[str],
                where: str = "invoke drill NAME") -> str | None:
     """``invoke drill NAME|all``: a drill that exists (tests/drills/test_NAME.py), or None

@@ -150,6 +150,40 @@ def drill(name: str | None = None, profile: str | None = None) -> None:
         raise UserError(f"drill(s) failed: {', '.join(bad)}")
 
 
+@friendly
+def scale(role: str, count: str | int, profile: str | None = None, provider: str = "libvirt",
+          check: bool = True) -> None:
+    """``invoke scale ROLE N``: the tier of ROLE to N hosts on the lab that is up
+    (webfarm.scale), then a table of what ran where."""
+    from rich.table import Table
+
+    from webfarm import scale as scale_mod
+
+    role = args.scale_role(role)
+    number = args.scale_count(count)
+    provider = args.provider(provider)
+    live_lab(profile)  # checks the run state and secrets; enters the lab's namespace
+    job = scale_mod.Scale(role, number, profile=profile, provider=provider, check=check,
+                          log=lambda m: say(m))
+    report = job.run()
+    if not report.runs and not report.drained:
+        return
+    table = Table(title=f"invoke scale {role} {number}: profile {report.profile}, "
+                        f"{report.old_count} -> {report.new_count} hosts")
+    for column in ("chapter", "new hosts (every chapter)", "re-ran: files changed", "s"):
+        table.add_column(column)
+    for run in report.runs:
+        table.add_row(run["chapter"], ", ".join(run["new"]), ", ".join(run["rerun"]),
+                      f"{run['seconds']:.0f}")
+    out.print(table)
+    for line in report.drained:
+        say(f"drained: {line}", to=out)
+    gone = f"; destroyed: {', '.join(report.removed)}" if report.removed else ""
+    added = f"; added: {', '.join(report.added)}" if report.added else ""
+    say(f"{role}: {report.new_count} hosts{added}{gone} (report: "
+        f"{scale_mod.REPORT_FILE})", style="green", to=out)
+
+
 # ---------------------------------------------------------------------------------------------
 # status / ssh / down / destroy
 

@@ -82,6 +82,8 @@ DRILLS_DIR = LAB_DIR / "drills"  # drill results: NAME.json
 E2E_DIR = LAB_DIR / "e2e"  # report.json, inner.json
 E2E_REPORT = E2E_DIR / "report.json"
 BENCH_FILE = LAB_DIR / "bench.json"
+SCALE_FILE = LAB_DIR / "scale.json"  # a scale in progress (invoke scale: resume or undo)
+SCALE_REPORT = LAB_DIR / "scale-report.json"  # what the last invoke scale did, step by step
 SSH_CONFIG = LAB_DIR / "ssh-config"  # from `vagrant ssh-config`
 
 # --- on the guests ----------------------------------------------------------------------------

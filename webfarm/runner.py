@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,12 +174,17 @@ def _save_run(chapter: Chapter, record: dict[str, object], runs: list[HostRun]) 
 
 
 def run_chapter(lab: Lab, chapter: Chapter, state: State,
-                ssh_config: Path = SSH_CONFIG) -> ChapterRun:
-    """Provision one chapter on every host it concerns; raise ChapterFailed on a failure."""
+                ssh_config: Path = SSH_CONFIG, only: Collection[str] | None = None) -> ChapterRun:
+    """Provision one chapter on every host it concerns (``only``: on those of these hosts,
+    still tier by tier: ``invoke scale``); raise ChapterFailed on a failure."""
     result = ChapterRun(chapter)
     start = time.monotonic()
     tiers = chapter.tiers_for(lab)
+    if only is not None:
+        tiers = [t for t in ([h for h in tier if h.name in only] for tier in tiers) if t]
     hosts = [h for tier in tiers for h in tier]
+    if not hosts and only is not None:
+        return result
     if not hosts:
         console.print(f"[yellow]chapter {chapter.tag}: no host of this profile has roles "
                       f"{', '.join(chapter.roles)}; nothing to do[/]")

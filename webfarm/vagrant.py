@@ -205,8 +205,12 @@ def _up_error(code: int, hosts: list[str], retried: bool = False) -> VagrantErro
         "provider.libvirt.boot_timeout in lab.yml (or WEBFARM_BOOT_TIMEOUT); then run again")
 
 
-def destroy(lab: Lab) -> None:
-    _run(lab, ["destroy", "-f"], "vagrant-destroy")
+def destroy(lab: Lab, hosts: list[str] | None = None) -> None:
+    """``vagrant destroy -f``: every VM of the lab, or only ``hosts`` (``invoke scale``; an
+    empty list destroys nothing)."""
+    if hosts is not None and not hosts:
+        return
+    _run(lab, ["destroy", "-f", *(hosts or [])], "vagrant-destroy")
 
 
 def halt(lab: Lab) -> None:

@@ -1,0 +1,287 @@
+"""``invoke scale`` without a VM (webfarm.scale): which chapters re-run where (computed from
+the render of the lab before and after), the order of the runs, the drain plan of a scale in
+and its execution against a fake shell, and which count a resumed scale starts from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from webfarm import labedit, render, scale, topology
+from webfarm import secrets as lab_secrets
+from webfarm.args import UserError
+from webfarm.state import State
+from webfarm.topology import Lab
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB_FILE = ROOT / "tests/fixtures/lab.yml"
+TEXT = LAB_FILE.read_text(encoding="utf-8")
+OUT = Path("/nonexistent/hosts")  # renders stay in memory: nothing is written
+
+
+def lab(profile: str, **counts: int) -> Lab:
+    text = TEXT
+    for role, n in counts.items():
+        text = labedit.set_count(text, profile, role, n)
+    return topology.parse(text, "lab.yml", profile)
+
+
+def files(lab_: Lab) -> dict[str, dict[Path, str]]:
+    return render.lab_files(lab_, lab_secrets.redacted(), State(), OUT)
+
+
+def plan(profile: str, role: str, before: int, after: int) -> tuple[scale.Plan, Lab, Lab]:
+    old, new = lab(profile, **{role: before}), lab(profile, **{role: after})
+    return scale.make_plan(old, new, role, files(old), files(new), OUT), old, new
+
+
+# -- what changed ------------------------------------------------------------------------------
+
+
+def test_chapter_changes_compares_each_chapters_files() -> None:
+    a, b = OUT / "h1", OUT / "h2"
+    old = {"h1": {a / "env.sh": "E", a / "files/01-base/hosts": "x", a / "files/04-lvs/k": "1"},
+           "h2": {b / "env.sh": "E", b / "files/02-dns/z": "1"},
+           "gone": {OUT / "gone/env.sh": "E"}}
+    new = {"h1": {a / "env.sh": "E", a / "files/01-base/hosts": "y", a / "files/04-lvs/k": "1",
+                  a / "files/08-monitor/new": "n"},
+           "h2": {b / "env.sh": "E", b / "files/02-dns/z": "1"},
+           "h3": {OUT / "h3/env.sh": "E"}}
+    assert scale.chapter_changes(old, new, OUT) == {"h1": {"01-base", "08-monitor"}}
+
+
+def test_a_changed_env_sh_counts_for_every_chapter_of_the_host() -> None:
+    a = OUT / "h1"
+    old = {"h1": {a / "env.sh": "E1", a / "files/01-base/x": "1"}}
+    new = {"h1": {a / "env.sh": "E2", a / "files/01-base/x": "1"}}
+    assert scale.chapter_changes(old, new, OUT) == {"h1": {"01-base", "*"}}
+
+
+def test_scale_app_out_in_mini() -> None:
+    p, _, _ = plan("mini", "app", 2, 3)
+    assert (p.added, p.removed, p.old_count, p.new_count, p.out) == (["app3"], [], 2, 3, True)
+    assert p.changed == {
+        "01-base": ["lb1", "lb2", "app1", "app2", "db1", "db2", "mon1", "client1"],  # hosts
+        "02-dns": ["lb1", "lb2"],  # the zone, on the name servers (the directors in mini)
+        "04-lvs": ["lb1", "lb2"],  # the IPVS pools
+        "05-db": ["db1", "db2"],  # the app user's grant from app3's address
+        "06-dblb": ["db1", "db2"],  # HAProxy lets app3 in
+        "08-monitor": ["lb1", "lb2", "mon1"],  # Nagios objects, the directors' IPVS check
+    }
+    assert p.deferred == ["lb1", "lb2"]  # they hold www and media, whose pools app3 joins
+
+
+def test_the_balancers_learn_of_a_new_server_only_once_it_is_complete() -> None:
+    p, _, new = plan("mini", "app", 2, 3)
+    first, last = scale.runs(p, new)
+    assert [(r.chapter, r.new, r.rerun) for r in first] == [
+        ("01-base", ("app3",), ("app1", "app2", "db1", "db2", "mon1", "client1")),
+        ("02-dns", ("app3",), ()),
+        ("03-web", ("app3",), ()),
+        ("05-db", (), ("db1", "db2")),
+        ("06-dblb", (), ("db1", "db2")),
+        ("07-app", ("app3",), ()),
+        ("08-monitor", ("app3",), ("mon1",)),
+    ]
+    assert [(r.chapter, r.new, r.rerun) for r in last] == [
+        ("01-base", (), ("lb1", "lb2")), ("02-dns", (), ("lb1", "lb2")),
+        ("04-lvs", (), ("lb1", "lb2")), ("08-monitor", (), ("lb1", "lb2"))]
+
+
+def test_the_plan_follows_the_profile_not_a_list() -> None:
+    """The same scale in the full profile touches other hosts: the zone lives on ns1/ns2,
+    the DB balancers are dblb1/dblb2, every Galera node gets the grant."""
+    p, _, _ = plan("full", "app", 2, 3)
+    assert p.changed["02-dns"] == ["ns1", "ns2"]
+    assert p.changed["04-lvs"] == ["lb1", "lb2"]
+    assert p.changed["05-db"] == ["data1", "data2", "sql1", "sql2"]
+    assert p.changed["06-dblb"] == ["dblb1", "dblb2"]
+    assert p.deferred == ["lb1", "lb2"]
+
+
+def test_a_new_galera_node_defers_the_db_balancers() -> None:
+    p, _, new = plan("full", "db_sql", 2, 3)
+    assert p.added == ["sql3"] and p.deferred == ["dblb1", "dblb2"]
+    assert "mgm1" in p.changed["05-db"]  # garbd: 5 nodes are odd, the arbitrator goes
+    first, last = scale.runs(p, new)
+    assert ("06-dblb", (), ("dblb1", "dblb2")) in [(r.chapter, r.new, r.rerun) for r in last]
+    assert all("dblb1" not in r.hosts for r in first)
+
+
+def test_scale_in_reruns_the_changed_chapters_on_the_hosts_that_stay() -> None:
+    p, _, new = plan("mini", "app", 3, 2)
+    assert (p.added, p.removed, p.out, p.deferred) == ([], ["app3"], False, [])
+    first, last = scale.runs(p, new)
+    assert last == []
+    assert all(not r.new and "app3" not in r.rerun for r in first)
+    assert ("04-lvs", (), ("lb1", "lb2")) in [(r.chapter, r.new, r.rerun) for r in first]
+
+
+def test_nothing_changes_when_the_count_does_not() -> None:
+    p, _, new = plan("mini", "app", 2, 2)
+    assert (p.added, p.removed, p.changed) == ([], [], {})
+    assert scale.runs(p, new) == ([], [])
+
+
+# -- draining ----------------------------------------------------------------------------------
+
+
+def test_drain_plan_of_an_app_server() -> None:
+    old = lab("mini", app=3)
+    steps = scale.drain_plan(old, ["app3"])
+    assert [(s.kind, s.host, s.detail.get("service")) for s in steps] == [
+        ("ipvs-weight-0", "lb1", "192.168.56.10:80"), ("ipvs-weight-0", "lb2", "192.168.56.10:80"),
+        ("ipvs-wait", "lb1", "192.168.56.10:80"), ("ipvs-wait", "lb2", "192.168.56.10:80"),
+        ("ipvs-weight-0", "lb1", "192.168.56.11:80"), ("ipvs-weight-0", "lb2", "192.168.56.11:80"),
+        ("ipvs-wait", "lb1", "192.168.56.11:80"), ("ipvs-wait", "lb2", "192.168.56.11:80")]
+    assert {s.detail["real"] for s in steps} == {"192.168.56.43:80"}
+
+
+def test_drain_plan_of_a_db_node_that_is_also_a_balancer() -> None:
+    """mini's db3 holds the db VIP (dblb), serves SQL and is a Galera node: its VIP moves
+    first, then the balancers that stay drain it, then it leaves the cluster."""
+    old = lab("mini", db_sql=3)
+    steps = scale.drain_plan(old, ["db3"])
+    assert [(s.kind, s.host) for s in steps] == [
+        ("keepalived-stop", "db3"),
+        ("haproxy-drain", "db1"), ("haproxy-drain", "db2"),
+        ("haproxy-wait", "db1"), ("haproxy-wait", "db2"),
+        ("haproxy-maint", "db1"), ("haproxy-maint", "db2"),
+        ("galera-leave", "db3")]
+    assert steps[1].detail == {"backend": "db_write_nodes"}
+    assert all(s.target == "db3" for s in steps)
+
+
+def test_the_last_host_drains_first() -> None:
+    old = lab("mini", app=4)
+    targets = [s.target for s in scale.drain_plan(old, ["app3", "app4"])]
+    assert targets.index("app4") < targets.index("app3")
+
+
+IPVS = """IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
+TCP  192.168.56.10:80 wrr
+  -> 192.168.56.41:80             Route   1      3          7
+  -> 192.168.56.43:80             Route   0      {n}          12
+"""
+STAT = ("# pxname,svname,qcur,qmax,scur,smax\n"
+        "db_write_nodes,db1,0,0,4,9\ndb_write_nodes,db3,0,0,{w},3\n"
+        "db_read_nodes,db3,0,0,{r},3\ndb_read_nodes,BACKEND,0,0,9,9\n")
+
+
+def test_parsers() -> None:
+    assert scale.active_connections(IPVS.format(n=2), "192.168.56.43:80") == 2
+    assert scale.active_connections(IPVS.format(n=0), "192.168.56.41:80") == 3
+    assert scale.active_connections(IPVS.format(n=0), "192.168.56.44:80") is None
+    assert scale.sessions(STAT.format(w=1, r=2), "db3") == 3
+    assert scale.sessions(STAT.format(w=0, r=0), "db3") == 0
+
+
+def test_haproxy_command_quotes_its_arguments() -> None:
+    cmd = scale.haproxy_command("/run/haproxy/admin.sock", "set server b/db3 state drain")
+    assert cmd.startswith("python3 -c ")
+    assert cmd.endswith("/run/haproxy/admin.sock 'set server b/db3 state drain'")
+
+
+class FakeShell:
+    """Answers by the first matching word of the command; records every call."""
+
+    def __init__(self, answers: dict[str, list[tuple[int, str]]]) -> None:
+        self.answers, self.calls = answers, []  # type: ignore[var-annotated]
+
+    def __call__(self, host: str, command: str) -> tuple[int, str]:
+        self.calls.append((host, command))
+        for word, replies in self.answers.items():
+            if word in command:
+                return replies.pop(0) if len(replies) > 1 else replies[0]
+        return 0, ""
+
+
+def test_run_drain_waits_for_the_connections_to_end() -> None:
+    old = lab("mini", app=3)
+    steps = [s for s in scale.drain_plan(old, ["app3"]) if "56.10" in s.detail["service"]]
+    shell = FakeShell({"ipvsadm -L": [(0, IPVS.format(n=1)), (0, IPVS.format(n=0))]})
+    done = scale.run_drain(old, steps, shell, wait_s=10)
+    assert [c for c in shell.calls if "-w 0" in c[1]] == [
+        ("lb1", "ipvsadm -e -t 192.168.56.10:80 -r 192.168.56.43:80 -g -w 0"),
+        ("lb2", "ipvsadm -e -t 192.168.56.10:80 -r 192.168.56.43:80 -g -w 0")]
+    assert sum("ipvsadm -L" in c for _, c in shell.calls) == 3  # busy, then quiet twice
+    assert any("no active connection: done" in d for d in done)
+
+
+def test_run_drain_skips_what_is_gone_already() -> None:
+    old = lab("mini", db_sql=3)
+    shell = FakeShell({"systemctl stop": [(255, "ssh: connect to host db3: No route")],
+                       "state drain": [(0, "No such server.\n")],
+                       "state maint": [(0, "No such server.\n")],
+                       "show stat": [(0, STAT.format(w=0, r=0))]})
+    done = scale.run_drain(old, scale.drain_plan(old, ["db3"]), shell, wait_s=5)
+    assert done[0].endswith("skipped (db3 cannot be reached: gone already)")
+    assert sum("skipped (not in the pool)" in d for d in done) == 4
+    assert done[-1].startswith("db3: stop mariadb") and "skipped" in done[-1]
+
+
+def test_run_drain_stops_on_a_real_failure() -> None:
+    old = lab("mini", db_sql=3)
+    shell = FakeShell({"systemctl stop": [(1, "Failed to stop keepalived.service")]})
+    with pytest.raises(scale.DrainError, match=r"stop keepalived .*failed \(exit 1\)"):
+        scale.run_drain(old, scale.drain_plan(old, ["db3"]), shell, wait_s=5)
+
+
+def test_a_wait_that_runs_out_goes_on_and_says_so() -> None:
+    old = lab("mini", app=3)
+    steps = [s for s in scale.drain_plan(old, ["app3"]) if s.kind == "ipvs-wait"][:1]
+    shell = FakeShell({"ipvsadm -L": [(0, IPVS.format(n=5))]})
+    done = scale.run_drain(old, steps, shell, wait_s=0)
+    assert done == ["lb1: wait until 192.168.56.43:80 has no active connection: still busy "
+                    "after 0 s, going on"]
+
+
+# -- resuming ----------------------------------------------------------------------------------
+
+
+def test_before_count() -> None:
+    P = scale.Pending
+    assert scale.before_count(2, 3, "app", "mini", None) == 2
+    assert scale.before_count(3, 3, "app", "mini", P("mini", "app", 2, 3)) == 2  # resume out
+    assert scale.before_count(2, 2, "app", "mini", P("mini", "app", 3, 2)) == 3  # resume in
+    assert scale.before_count(3, 2, "app", "mini", P("mini", "app", 2, 3)) == 3  # undo out
+    with pytest.raises(UserError, match="run `invoke scale app 2` to finish it"):
+        scale.before_count(2, 3, "app", "mini", P("mini", "app", 3, 2))  # no undo of an in
+    with pytest.raises(UserError, match="or `invoke scale app 2` to undo it"):
+        scale.before_count(3, 4, "app", "mini", P("mini", "app", 2, 3))
+    with pytest.raises(UserError, match="a scale of app in profile mini"):
+        scale.before_count(2, 3, "db_sql", "mini", P("mini", "app", 2, 3))
+
+
+def test_pending_round_trip_and_damage(tmp_path: Path) -> None:
+    path = tmp_path / "scale.json"
+    assert scale.pending(path) is None
+    scale.Pending("mini", "app", 2, 3).save(path)
+    assert scale.pending(path) == scale.Pending("mini", "app", 2, 3)
+    path.write_text("{", encoding="utf-8")
+    with pytest.raises(UserError, match="is damaged"):
+        scale.pending(path)
+
+
+# -- the generated Vagrantfile -------------------------------------------------------------------
+
+
+def test_vagrantfile_for_a_text_is_the_generators_for_that_file(tmp_path: Path) -> None:
+    grown = labedit.set_count(TEXT, "mini", "app", 3)
+    path = tmp_path / "lab.yml"
+    path.write_text(grown, encoding="utf-8")
+    assert scale.vagrantfile_for(grown, path) == render.vagrantfile(path)
+    data = render.embedded_data(scale.vagrantfile_for(grown, path))
+    assert "app3" in [h["name"] for h in data["profiles"]["mini"]]
+
+
+def test_ndb_db_tiers_are_not_scaled_live() -> None:
+    text = TEXT.replace("db_engine: auto", "db_engine: ndb").replace("os: debian12",
+                                                                    "os: almalinux9")
+    ndb = topology.parse(text, "lab.yml", "full")
+    with pytest.raises(UserError, match="NDB Cluster nodes"):
+        scale.check_request(ndb, "db_data", 4)
+    scale.check_request(ndb, "app", 3)  # the web tier scales on any engine
