@@ -59,7 +59,8 @@ def check(c, number, profile=None):
     cli.check(number, profile)
 
 
-@task(help={"name": "drill name: directors, dns, web, db-node, dblb, or 'all'",
+@task(help={"name": "drill name: directors, dns, web, db-node, dblb, nagios, scale (only by "
+                    "name: it adds and removes an app server), or 'all'",
             "profile": "profile"})
 def drill(c, name, profile=None):
     """Failover drill: break one member of a pair and measure the outage (or 'all')."""

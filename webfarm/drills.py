@@ -87,12 +87,48 @@ def outage(samples: list[Sample]) -> float:
 # --8<-- [end:outage]
 
 
+@dataclass(frozen=True)
+class Served:
+    t: float  # seconds since the epoch on the probing host
+    ok: bool
+    server: str  # who answered (the first word of the body), "" when nothing did
+
+
+def parse_served(text: str) -> list[Served]:
+    """Parse ``http-served`` probe lines ``EPOCH CODE [SERVER]``."""
+    out = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 2:
+            continue
+        try:
+            t = float(parts[0])
+        except ValueError:
+            continue
+        ok = parts[1] == "200"
+        out.append(Served(t, ok, parts[2] if ok and len(parts) > 2 else ""))
+    return out
+
+
 def probe_script(kind: str, target: str, duration: float, interval: float,
                  log: str, extra: str = "") -> str:
-    """Shell for a bounded probe loop (runs detached on the client)."""
+    """Shell for a bounded probe loop (runs detached on the client). It ends after
+    ``duration`` seconds, or sooner once ``LOG.stop`` exists (:meth:`Probe.stop_and_read`).
+
+    Kinds: ``http`` logs the status code; ``http-served`` also the first word of the body
+    (an app server's /health answers its own name: who served the request); ``dns`` logs
+    ok or fail."""
+    suffix = ""
     if kind == "http":
         check = (f"code=$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 1 "
                  f"{shlex.quote(target)} {extra} || true)")
+    elif kind == "http-served":
+        body = shlex.quote(f"{log}.body")
+        check = (f"code=$(curl -s -o {body} -w '%{{http_code}}' --max-time 1 "
+                 f"{shlex.quote(target)} {extra} || true); "
+                 f"who=$(head -c 64 {body} 2>/dev/null | head -n 1 | tr -cd 'a-z0-9-'); "
+                 f"rm -f {body}")
+        suffix = " $who"
     elif kind == "dns":
         # dig prints its errors (";; communications error ...") on stdout: only a line that
         # is not a comment is an answer.
@@ -101,9 +137,10 @@ def probe_script(kind: str, target: str, duration: float, interval: float,
                  "then code=ok; else code=fail; fi")
     else:
         raise ValueError(f"unknown probe kind {kind!r}")
+    stop = shlex.quote(f"{log}.stop")
     loop = (f"end=$(( $(date +%s) + {int(duration)} )); "
-            f"while [ $(date +%s) -lt $end ]; do {check}; "
-            f"echo \"$(date +%s.%N) $code\"; sleep {interval}; done; echo done")
+            f"while [ $(date +%s) -lt $end ] && [ ! -e {stop} ]; do {check}; "
+            f"echo \"$(date +%s.%N) $code{suffix}\"; sleep {interval}; done; echo done")
     return f"nohup bash -c {shlex.quote(loop)} > {log} 2>&1 &"
 
 
@@ -118,17 +155,29 @@ class Probe:
         self.started = 0.0
 
     def start(self) -> None:
-        self.host.run(f"rm -f {self.log}")
+        self.host.run(f"rm -f {self.log} {self.log}.stop")
         self.host.run(self.script)
         self.started = time.monotonic()
 
     def wait(self, seconds: float) -> None:
         time.sleep(max(0.0, min(seconds, self.duration - (time.monotonic() - self.started))))
 
-    def stop_and_read(self) -> list[Sample]:
-        """Wait for the loop's own end (it is bounded) and read the samples."""
+    def stop_and_read(self, early: bool = False) -> list[Sample]:
+        """Wait for the loop's own end (it is bounded; ``early``: ask it to end now) and
+        read the samples."""
+        return parse_samples(self._finish(early))
+
+    def stop_and_read_served(self, early: bool = False) -> list[Served]:
+        """:meth:`stop_and_read` for an ``http-served`` probe: who answered each request."""
+        return parse_served(self._finish(early))
+
+    def _finish(self, early: bool) -> str:
+        if early:
+            self.host.run(f"touch {self.log}.stop")
         left = self.started + self.duration + 15 - time.monotonic()
+        if early:
+            left = min(left, 30)
         with contextlib.suppress(WaitTimeout):  # read what there is, done or not
             wait_until(lambda: self.host.run(f"tail -n1 {self.log}").stdout.strip() == "done",
                        left, 1, f"the probe loop in {self.log} to end")
-        return parse_samples(self.host.run(f"cat {self.log}").stdout)
+        return str(self.host.run(f"cat {self.log}").stdout)

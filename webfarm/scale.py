@@ -534,6 +534,10 @@ class Scale:
                      "hosts already: nothing to do")
             return report
         self._require_running(old, [h for h in old.hosts if h in new.hosts])
+        if plan.out:  # refusals first: Vagrant, libvirt and the box must be there
+            from webfarm import preflight
+
+            preflight.preflight(new, self.provider)
         Pending(plan.profile, plan.role, plan.old_count, plan.new_count).save()
         st = lab_state.load()
         try:
@@ -609,7 +613,6 @@ class Scale:
         from webfarm import preflight, vagrant
 
         self._write_lab(new_text)
-        preflight.preflight(new, self.provider)
         if self.provider == "libvirt":
             self.log(preflight.isolate_management_network(new))
         self.log(f"vagrant up {' '.join(plan.added)} (log: {paths.LOG_DIR / 'vagrant-up.log'})")
