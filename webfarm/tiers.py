@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # validation imports this module: no import cycle at run time
     from webfarm.validation import Checker
 
 # Roles whose tier may grow and shrink. The others, and why not (shown in the refusal):
+# --8<-- [start:cannot]
 CANNOT_SCALE: dict[str, str] = {
     "director": "the directors are one active/standby pair: the MASTER holds the VIPs and "
                 "balances every visitor while the BACKUP waits, so a third director would "
@@ -45,6 +46,7 @@ CANNOT_SCALE: dict[str, str] = {
                "every notification",
     "client": "the client is the test visitor, not part of the farm",
 }
+# --8<-- [end:cannot]
 SCALABLE: tuple[str, ...] = tuple(r for r in ROLES if r not in CANNOT_SCALE)
 PAIR_MIN = 2  # a redundant pair (ROLES[r].pair) keeps at least two hosts
 MAX_COUNT = 32  # hosts in one tier: each is a VM on one workstation

@@ -10,11 +10,14 @@ import ipaddress
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import yaml
 
 from webfarm import paths
+
+if TYPE_CHECKING:  # webfarm.tiers imports this module
+    from webfarm.tiers import AddressRange
 
 DEFAULT_FILE = paths.LAB_FILE
 OS_FAMILIES = ("debian12", "el9")
@@ -263,6 +266,8 @@ class Lab:
     # the database engine chapter 05 builds: lab.db_engine, with "auto" resolved from the DB
     # hosts' OS (NDB where packaged: EL9; Galera elsewhere: Debian 12)
     engine: str = "galera"
+    # roles.ROLE.range of lab.yml: {role: {network: addresses new hosts of its tier take}}
+    ranges: dict[str, dict[str, AddressRange]] = field(default_factory=dict)
 
     # -- queries used by the renderer, the runner, the checks and the docs -------------------
 

@@ -862,6 +862,7 @@ def build(data: Any, path: Path | str, profile: str | None = None) -> Lab:
         provider=provider,
         source=path,
         engine=engine,
+        ranges=ranges,
     )
 
 

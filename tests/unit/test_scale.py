@@ -58,6 +58,7 @@ def test_a_changed_env_sh_counts_for_every_chapter_of_the_host() -> None:
     assert scale.chapter_changes(old, new, OUT) == {"h1": {"01-base", "*"}}
 
 
+# --8<-- [start:mini-plan]
 def test_scale_app_out_in_mini() -> None:
     p, _, _ = plan("mini", "app", 2, 3)
     assert (p.added, p.removed, p.old_count, p.new_count, p.out) == (["app3"], [], 2, 3, True)
@@ -70,6 +71,7 @@ def test_scale_app_out_in_mini() -> None:
         "08-monitor": ["lb1", "lb2", "mon1"],  # Nagios objects, the directors' IPVS check
     }
     assert p.deferred == ["lb1", "lb2"]  # they hold www and media, whose pools app3 joins
+# --8<-- [end:mini-plan]
 
 
 def test_the_balancers_learn_of_a_new_server_only_once_it_is_complete() -> None:
