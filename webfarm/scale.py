@@ -289,7 +289,7 @@ def run_drain(lab: Lab, steps: list[Step], shell: Shell, wait_s: float = DRAIN_S
         if step.kind in ("keepalived-stop", "galera-leave"):
             svc = family.services["keepalived" if step.kind == "keepalived-stop" else "mariadb"]
             code, out = shell(step.host, f"systemctl stop {shlex.quote(svc)}")
-            if code == 255:
+            if code == 255:  # ssh could not reach it: the VM is gone (a resumed scale in)
                 say(f"{what}: skipped ({step.host} cannot be reached: gone already)")
                 continue
             if code != 0:
@@ -299,6 +299,9 @@ def run_drain(lab: Lab, steps: list[Step], shell: Shell, wait_s: float = DRAIN_S
         elif step.kind == "ipvs-weight-0":
             code, out = shell(step.host, f"ipvsadm -e -t {step.detail['service']} -r "
                                          f"{step.detail['real']} -g -w 0")
+            if code in (124, 255):
+                raise DrainError(f"{what}: {step.host} did not answer ({out.strip()[-200:]}). "
+                                 f"Fix: invoke status; invoke ssh {step.host}")
             if code != 0:
                 say(f"{what}: skipped (not in the pool: {out.strip()[-120:]})")
                 continue
@@ -346,16 +349,23 @@ def run_drain(lab: Lab, steps: list[Step], shell: Shell, wait_s: float = DRAIN_S
     return done
 
 
-def ssh_shell(ssh_config: Path = paths.SSH_CONFIG) -> Shell:
-    """The Shell of the live lab: ssh with the lab's ssh-config, the command under sudo."""
+SSH_TIMEOUT_S = 600  # one drain command (a MariaDB shutdown under TCG can take minutes)
+
+
+def ssh_shell(ssh_config: Path = paths.SSH_CONFIG, timeout: float = SSH_TIMEOUT_S) -> Shell:
+    """The Shell of the live lab: ssh with the lab's ssh-config, the command under sudo.
+    Exit 124 when it was killed after ``timeout`` seconds; ssh's own 255 when the host did
+    not answer."""
+    import sh
+
     from webfarm import runner
 
     def run(host: str, command: str) -> tuple[int, str]:
         cmd = runner.ssh_cmd(host, f"sudo bash -c {shlex.quote(command)}", ssh_config)
         try:
-            res = runner._sh.Command(cmd[0])(*cmd[1:], _err_to_out=True, _timeout=120)
-        except Exception as err:  # sh's TimeoutException and the like: report, do not hide
-            return 255, str(err)
+            res = runner._sh.Command(cmd[0])(*cmd[1:], _err_to_out=True, _timeout=timeout)
+        except sh.TimeoutException:
+            return 124, f"timed out after {timeout:g} s"
         return int(res.exit_code), str(res)
 
     return run

@@ -287,3 +287,10 @@ def test_ndb_db_tiers_are_not_scaled_live() -> None:
     with pytest.raises(UserError, match="NDB Cluster nodes"):
         scale.check_request(ndb, "db_data", 4)
     scale.check_request(ndb, "app", 3)  # the web tier scales on any engine
+
+
+def test_a_director_that_does_not_answer_stops_the_drain() -> None:
+    old = lab("mini", app=3)
+    shell = FakeShell({"ipvsadm -e": [(255, "ssh: connect to host lb1: Connection refused")]})
+    with pytest.raises(scale.DrainError, match="lb1 did not answer"):
+        scale.run_drain(old, scale.drain_plan(old, ["app3"]), shell, wait_s=0)
