@@ -382,12 +382,15 @@ class Pending:
     old: int
     new: int
 
-    def save(self, path: Path = SCALE_FILE) -> None:
+    def save(self, path: Path | None = None) -> None:
+        path = path or SCALE_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(asdict(self)) + "\n", encoding="utf-8")
 
 
-def pending(path: Path = SCALE_FILE) -> Pending | None:
+def pending(path: Path | None = None) -> Pending | None:
+    """The scale that did not finish (``.lab/scale.json``), or None."""
+    path = path or SCALE_FILE
     if not path.exists():
         return None
     try:
@@ -437,7 +440,8 @@ class Report:
     checks: dict[str, dict[str, int]] = field(default_factory=dict)
     error: str | None = None
 
-    def save(self, path: Path = REPORT_FILE) -> None:
+    def save(self, path: Path | None = None) -> None:
+        path = path or REPORT_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
 

@@ -294,3 +294,136 @@ def test_a_director_that_does_not_answer_stops_the_drain() -> None:
     shell = FakeShell({"ipvsadm -e": [(255, "ssh: connect to host lb1: Connection refused")]})
     with pytest.raises(scale.DrainError, match="lb1 did not answer"):
         scale.run_drain(old, scale.drain_plan(old, ["app3"]), shell, wait_s=0)
+
+
+# -- the whole command against fakes (no VM): what is called, in which order -------------------
+
+
+class Fakes:
+    """Stands in for Vagrant, the runner and the lab's shell; records what happens."""
+
+    def __init__(self, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        from webfarm import diagram, preflight, runner, vagrant
+
+        self.tmp, self.calls = tmp, []  # type: ignore[var-annotated]
+        self.lab_file = tmp / "lab.yml"
+        self.lab_file.write_text(TEXT, encoding="utf-8")
+        self.vagrantfile = tmp / "Vagrantfile"
+        self.running: set[str] = set(lab("mini").hosts)
+        self.fail_chapter = ""
+        monkeypatch.setattr(scale, "SCALE_FILE", tmp / "scale.json")
+        monkeypatch.setattr(scale, "REPORT_FILE", tmp / "scale-report.json")
+        monkeypatch.setattr(render, "VAGRANTFILE", self.vagrantfile)
+        monkeypatch.setattr(render, "HOSTS_DIR", tmp / "hosts")
+        monkeypatch.setattr(lab_secrets, "load", lambda *a, **k: lab_secrets.redacted())
+        monkeypatch.setattr(diagram, "committed", lambda *_a: {})
+        monkeypatch.setattr(preflight, "preflight", lambda *a: self.calls.append("preflight"))
+        monkeypatch.setattr(preflight, "isolate_management_network", lambda *a: "isolated")
+        monkeypatch.setattr(vagrant, "status", self.status)
+        monkeypatch.setattr(vagrant, "up", self.up)
+        monkeypatch.setattr(vagrant, "destroy", self.destroy)
+        monkeypatch.setattr(vagrant, "write_ssh_config", lambda *a: None)
+        monkeypatch.setattr(runner, "run_chapter", self.run_chapter)
+        monkeypatch.setattr(scale, "ssh_shell", lambda: FakeShell({"ipvsadm -L": [(0, "")]}))
+
+    def status(self, lab_: Lab) -> list[object]:
+        from webfarm.vagrant import VMState
+
+        return [VMState(h, "running" if h in self.running else "not_created", "libvirt")
+                for h in lab_.hosts]
+
+    def up(self, lab_: Lab, hosts: list[str], provider: str) -> None:
+        self.calls.append(f"up {' '.join(hosts)}")
+        self.running |= set(hosts)
+
+    def destroy(self, lab_: Lab, hosts: list[str]) -> None:
+        names = [h["name"] for h in render.embedded_data(
+            self.vagrantfile.read_text())["profiles"]["mini"]]
+        assert set(hosts) <= set(names), "the Vagrantfile must still define what is destroyed"
+        self.calls.append(f"destroy {' '.join(hosts)}")
+        self.running -= set(hosts)
+
+    def run_chapter(self, lab_: Lab, ch: object, st: object, only: set[str]) -> object:
+        from webfarm.runner import ChapterFailed, ChapterRun, HostRun
+
+        slug = ch.slug  # type: ignore[attr-defined]
+        if slug == self.fail_chapter:
+            self.fail_chapter = ""
+            raise ChapterFailed(f"chapter {slug} failed on {sorted(only)[0]}")
+        self.calls.append(f"{slug} {' '.join(sorted(only))}")
+        return ChapterRun(ch, [HostRun(h, True, 1.0, 0, self.tmp / "log") for h in only],  # type: ignore[arg-type]
+                          1.0)
+
+    def scale(self, count: int, **kw: object) -> scale.Report:
+        events: list[str] = []
+        job = scale.Scale("app", count, profile="mini", check=False, log=lambda _m: None,
+                          lab_file=self.lab_file, on_event=events.append, **kw)  # type: ignore[arg-type]
+        report = job.run()
+        self.calls.append(f"events {' '.join(events)}")
+        return report
+
+
+@pytest.fixture
+def fakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Fakes:
+    return Fakes(tmp_path, monkeypatch)
+
+
+def test_scale_out_then_in_against_fakes(fakes: Fakes) -> None:
+    out = fakes.scale(3)
+    assert out.added == ["app3"] and out.error is None
+    assert fakes.calls[:3] == ["preflight", "up app3",
+                               "01-base app1 app2 app3 client1 db1 db2 mon1"]
+    chapters_run = [c for c in fakes.calls if c[:2].isdigit()]
+    assert chapters_run[-4:] == ["01-base lb1 lb2", "02-dns lb1 lb2", "04-lvs lb1 lb2",
+                                 "08-monitor lb1 lb2"]  # the directors last
+    assert fakes.calls[-1] == "events vms-up new-hosts-built pools-updated done"
+    assert labedit.count(fakes.lab_file.read_text(), "mini", "app") == 3
+    assert "app3" in fakes.vagrantfile.read_text()
+    assert not scale.SCALE_FILE.exists() and scale.REPORT_FILE.exists()
+
+    fakes.calls.clear()
+    back = fakes.scale(2)
+    assert back.removed == ["app3"]
+    assert back.drained[0].startswith("lb1: IPVS weight 0 for 192.168.56.43:80")
+    assert fakes.calls[-2:] == ["destroy app3", "events drained pools-updated destroyed done"]
+    assert "04-lvs lb1 lb2" in fakes.calls
+    assert fakes.lab_file.read_text() == TEXT  # the same bytes as before the round trip
+    assert "app3" not in fakes.vagrantfile.read_text()
+
+
+def test_a_failed_scale_out_resumes_with_the_same_plan(fakes: Fakes) -> None:
+    fakes.fail_chapter = "07-app"
+    with pytest.raises(UserError, match=r"stopped there .*it resumes"):
+        fakes.scale(3)
+    assert scale.pending() == scale.Pending("mini", "app", 2, 3)
+    assert labedit.count(fakes.lab_file.read_text(), "mini", "app") == 3
+    fakes.calls.clear()
+    again = fakes.scale(3)  # lab.yml says 3 already: the saved "before" (2) gives the plan
+    assert again.added == ["app3"] and not scale.SCALE_FILE.exists()
+    assert "07-app app3" in fakes.calls and "04-lvs lb1 lb2" in fakes.calls
+
+
+def test_a_failed_scale_out_can_be_undone(fakes: Fakes) -> None:
+    fakes.fail_chapter = "03-web"
+    with pytest.raises(UserError):
+        fakes.scale(3)
+    fakes.calls.clear()
+    undone = fakes.scale(2)
+    assert undone.removed == ["app3"] and "destroy app3" in fakes.calls
+    assert fakes.lab_file.read_text() == TEXT and not scale.SCALE_FILE.exists()
+
+
+def test_a_refusal_changes_nothing(fakes: Fakes) -> None:
+    with pytest.raises(UserError, match="has only 7 free"):
+        fakes.scale(12)
+    fakes.running.discard("lb2")
+    with pytest.raises(UserError, match="lb2 of profile mini not running"):
+        fakes.scale(3)
+    assert fakes.calls == [] and fakes.lab_file.read_text() == TEXT
+    assert not scale.SCALE_FILE.exists()
+
+
+def test_the_same_count_does_nothing(fakes: Fakes) -> None:
+    report = fakes.scale(2)
+    assert (report.added, report.removed, report.runs) == ([], [], [])
+    assert fakes.calls == ["events "]
