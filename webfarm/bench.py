@@ -201,7 +201,7 @@ def main(parts_option: Iterable[str] | str | None = None, profile_option: str | 
     each part in order; a failed part is recorded and the others still run."""
     from webfarm.ui import say
 
-    parts = parse_parts(parts_option)
+    parts = requested = parse_parts(parts_option)
     profile = args.profile_name(profile_option)
     st = lab_state.load()
     results = load_results()
@@ -238,7 +238,7 @@ def main(parts_option: Iterable[str] | str | None = None, profile_option: str | 
     _give_back(written)
     from webfarm.ui import out
 
-    out.print(table(results, parts))
+    out.print(table(results, requested))
     if failed:
         raise UserError(f"bench part(s) failed: {', '.join(failed)} (recorded in {RESULTS}). "
                         f"Fix: see {paths.LOG_DIR / 'bench'}/PART.log, then run invoke bench "
