@@ -190,10 +190,13 @@ def capture_dr(c, profile=None):
     cap.dr_run(profile)
 
 
-@task(help={"profile": "profile to measure (default mini)"})
-def bench(c, profile="mini"):
-    """Benchmarks (no VM): generator and validation speed; results in .lab/bench.json."""
-    cli.bench(profile)
+@task(iterable=["part"],
+      help={"part": "generator, p5, p3, db, p4 (the default set), or the opt-in sweep, "
+                    "up-again, serial; repeatable or a comma list",
+            "profile": "profile (default: the one that is up, else mini)"})
+def bench(c, part=None, profile=None):
+    """Measure the lab: req/s, DB reads/s, failover outage, RAM; .lab/bench/results.json."""
+    cli.bench(part, profile)
 
 
 @task(help={"no-upgrade": "keep the pinned versions; only add what pyproject.toml added"})

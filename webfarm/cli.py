@@ -302,11 +302,11 @@ def e2e_down() -> None:
 
 
 @friendly
-def bench(profile: str | None = "mini") -> None:
-    """``invoke bench``: the generator and validation benchmarks (no VM)."""
+def bench(parts: list[str] | str | None = None, profile: str | None = None) -> None:
+    """``invoke bench``: the generator, and on a live lab its figures (webfarm.bench)."""
     from webfarm import bench as bench_mod
 
-    bench_mod.main(args.profile_name(profile) or "mini")
+    bench_mod.main(parts, profile)
 
 
 def self_test(fast: bool = False) -> None:

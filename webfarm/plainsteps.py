@@ -1085,6 +1085,49 @@ def steps(lab: Lab, chapter: chapters.Chapter, role: str | None, host: Host,
 
 
 SECTION_TITLE = "Type it yourself"
+# A file (a heredoc) longer than this many lines is folded on its own inside its role's block:
+# the commands stay readable in order, and an opened note holds one complete command to copy.
+FOLD_LINES = 12
+_HEREDOC_HEAD = re.compile(r"^(\S.*) <<'(EOF\d*)'$")
+
+
+def parts(body: str, fold_lines: int = FOLD_LINES) -> list[tuple[str, str]]:
+    """``body`` (the text of :func:`steps`) cut into ``("code", text)`` runs of commands and
+    ``(DEST, text)`` for each file written by a heredoc at the top level that is longer than
+    ``fold_lines``: the whole command, from ``… <<'EOF'`` to ``EOF``. Joined again in order,
+    the texts are ``body`` (blank lines at the cuts aside)."""
+    lines = body.rstrip("\n").split("\n")
+    out: list[tuple[str, str]] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        text = "\n".join(run).strip("\n")
+        if text.strip():
+            out.append(("code", text + "\n"))
+        run.clear()
+
+    i = 0
+    while i < len(lines):
+        m = _HEREDOC_HEAD.match(lines[i])
+        end = lines.index(m.group(2), i + 1) if m and m.group(2) in lines[i + 1:] else -1
+        if m and end - i - 1 > fold_lines:
+            flush()
+            dest = m.group(1).split()[-1]
+            out.append((dest, "\n".join(lines[i:end + 1]) + "\n"))
+            i = end + 1
+            continue
+        stop = end + 1 if m and end > i else i + 1  # a short file stays, whole, in the run
+        run += lines[i:stop]
+        i = stop
+    flush()
+    return out
+
+
+def _fenced(text: str, indent: str) -> list[str]:
+    fence = "`" * max(3, max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
+    return ([f"{indent}{fence}bash"]
+            + [f"{indent}{line}" if line else "" for line in text.rstrip("\n").split("\n")]
+            + [f"{indent}{fence}", ""])
 
 
 def section(lab: Lab, chapter: chapters.Chapter, level: int = 2) -> str:
@@ -1100,18 +1143,23 @@ def section(lab: Lab, chapter: chapters.Chapter, level: int = 2) -> str:
         "Typed in order on that host, after the earlier chapters, they build what the script "
         "builds; the script adds the checks that let it run again and change nothing. Lines "
         "marked `# if ...` depend on the host's state at that moment, and lines under "
-        f"`{NOTE}` are shown as the script has them.", ""]
+        f"`{NOTE}` are shown as the script has them. Each file longer than {FOLD_LINES} "
+        "lines is folded on its own, where the script writes it: open it for the complete "
+        "command that writes the file.", ""]
     for role, host in found:
         title = f"{role} on {host.name}" if role else f"every host, here {host.name}"
         names = ", ".join(f"`{p.name}`" for p in scripts(chapter, role))
         body = steps(lab, chapter, role, host)
-        fence = "`" * max(3, max((len(m) for m in re.findall(r"`+", body)), default=0) + 1)
         lines += [f'??? example "{title}: the plain commands"', "",
                   f"    From {names} on `{host.name}` "
-                  f"({_FAMILY_TITLE.get(host.os.family, host.os.family)}):", "",
-                  f"    {fence}bash"]
-        lines += [f"    {line}" if line else "" for line in body.rstrip("\n").split("\n")]
-        lines += [f"    {fence}", ""]
+                  f"({_FAMILY_TITLE.get(host.os.family, host.os.family)}):", ""]
+        for kind, text in parts(body):
+            if kind == "code":
+                lines += _fenced(text, "    ")
+            else:
+                size = text.count("\n") - 2  # the file's lines, without the command and EOF
+                lines += [f'    ??? note "{kind} ({size} lines)"', ""]
+                lines += _fenced(text, "        ")
     return "\n".join(lines) + "\n"
 
 

@@ -67,6 +67,10 @@ def on_files(files: Files, config: Any, **_: Any) -> Files:
 
     for uri, svg in diagram.docs_files(lab_file()).items():
         files.append(File.generated(config, uri, content=svg))
+    from webfarm import benchdocs  # the benchmark page's plots, from its committed snapshot
+
+    for uri, svg in benchdocs.docs_files().items():
+        files.append(File.generated(config, uri, content=svg))
     return files
 
 
@@ -99,6 +103,9 @@ def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
     from webfarm import e2edocs  # the latest committed e2e report: drills page, chapter boxes
 
     filled = e2edocs.expand_page(filled, uri)
+    from webfarm import benchdocs  # the committed `invoke bench` results: the benchmark page
+
+    filled = benchdocs.expand_page(filled, uri)
     # "Type it yourself" (chapter pages): the scripts as plain commands, one folded block per
     # role, generated from the scripts and rendered files (after fill: configs may hold "{{")
     from webfarm import plainsteps

@@ -23,9 +23,7 @@ LAB_FILES = [FIXTURE, ROOT / "lab.yml"]
 
 # The pages a reader follows with a lab up: every command in them must fit their profile.
 PAGES = sorted([DOCS / "getting-started.md", DOCS / "drills.md", DOCS / "index.md",
-                *(DOCS / "chapters").glob("0[1-7]-*.md")])
-# Chapter 08 was written after this test; its blocks are converted separately.
-NOT_YET = {"chapters/08-monitor.md"}
+                *(DOCS / "chapters").glob("[0-9][0-9]-*.md")])
 
 # Inline code that is a command the reader types (prose may name example hosts freely).
 COMMAND = re.compile(r"`((?:vagrant|invoke|ssh|sudo|dig|curl|ping|mariadb|ip) [^`]*)`")
@@ -172,8 +170,6 @@ def _commands(markdown: str) -> list[tuple[int, str]]:
 @pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
 def test_page_names_only_hosts_of_the_profile(page: Path, lab_file: Path) -> None:
     uri = page.relative_to(DOCS).as_posix()
-    if uri in NOT_YET:
-        pytest.skip("chapter 08's blocks are not converted yet")
     raw = page.read_text(encoding="utf-8")
     everyone = {h for name in _profiles(lab_file) for h in topology.load(lab_file, name).hosts}
     wrong = []
@@ -223,3 +219,26 @@ def test_dblb_check_timing_on_the_page_is_the_rendered_one() -> None:
     assert f"after\n{timeout} s (`timeout check`" in text
     times = "\N{MULTIPLICATION SIGN}"
     assert f"{check['fall']} {times} {inter_s:g} = {check['fall'] * inter_s:g} s" in text
+
+
+def test_monitor_timing_on_the_page_is_monitor_py() -> None:
+    """Chapter 08 types Nagios's intervals, thresholds and their arithmetic: they follow
+    webfarm/monitor.py (and the drill's limits computed from it)."""
+    from webfarm import monitor
+
+    text = (DOCS / "chapters" / "08-monitor.md").read_text(encoding="utf-8")
+    times = "\N{MULTIPLICATION SIGN}"
+    minus = "\N{MINUS SIGN}"
+    for t in (monitor.TIMING, monitor.SLOW_TIMING):
+        check, retry, attempts = t["check_interval"], t["retry_interval"], t["max_check_attempts"]
+        worst = check + (attempts - 1) * retry
+        assert (f"{check} + ({attempts} {minus} 1) {times} {retry} = **{worst} s**") in text
+    t = monitor.TIMING
+    assert (f"| `check_interval` | {t['check_interval']} s | "
+            f"{monitor.SLOW_TIMING['check_interval']} s |") in text
+    assert f"**at most {monitor.MAX_CONCURRENT_CHECKS} checks at once**" in text
+    warn, crit = (monitor.LOAD[k].replace(",", ", ") for k in ("warning", "critical"))
+    assert f"warns at {warn}" in text and f"CRITICAL at {crit}" in text
+    detect = t["check_interval"] + (t["max_check_attempts"] - 1) * t["retry_interval"] + 40
+    assert f"`DETECT_LIMIT_S` = {detect} s" in text
+    assert f"`RECOVER_LIMIT_S` = {t['check_interval'] + 40} s" in text

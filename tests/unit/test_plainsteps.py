@@ -157,3 +157,30 @@ def test_page_section_placement(lab: Lab) -> None:
     out = plainsteps.page_section(plain, "chapters/01-base.md", LAB_FILE)
     assert out.index("## Type it yourself") < out.index("## The checks")
     assert plainsteps.page_section("x", "index.md", LAB_FILE) == "x"
+
+
+def test_long_files_fold_on_their_own_in_order(lab: Lab) -> None:
+    """A file longer than FOLD_LINES gets a folded note of its own, between the commands
+    around it; short files stay inline; nothing is lost or reordered."""
+    chapter = chapters.get(2)
+    host = lab.hosts_with("dns")[0]
+    body = plainsteps.steps(lab, chapter, "dns", host)
+    cut = plainsteps.parts(body)
+    kinds = [kind for kind, _ in cut]
+    assert "/etc/bind/named.conf" in kinds  # the long config: folded
+    assert not any(k.endswith(".key") for k in kinds)  # the short key file: inline
+    for kind, text in cut:
+        if kind != "code":
+            assert text.startswith("sudo install") and text.rstrip("\n").endswith("EOF")
+            assert text.count("\n") - 2 > plainsteps.FOLD_LINES
+
+    def lines(text: str) -> list[str]:
+        return [line for line in text.split("\n") if line.strip()]
+    assert lines("\n".join(text for _, text in cut)) == lines(body)
+    # on the page: a note nested in the role's block, titled with the file and its size
+    page = plainsteps.section(lab, chapter)
+    size = next(t for k, t in cut if k == "/etc/bind/named.conf").count("\n") - 2
+    assert f'    ??? note "/etc/bind/named.conf ({size} lines)"' in page
+    assert "        sudo install -D -m 0640 -o root -g bind /dev/stdin /etc/bind/named.conf" \
+        in page
+    assert plainsteps.parts("a\nb\n") == [("code", "a\nb\n")]

@@ -1,0 +1,107 @@
+"""invoke bench's options, its refusals, and what it does without a lab: the generator only,
+the other parts recorded as needing a lab (an earlier measurement kept)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from webfarm import bench, benchdb, benchweb
+from webfarm.args import UserError
+from webfarm.state import State
+
+
+@pytest.mark.parametrize(("values", "parts"), [
+    (None, ["generator", "p5", "p3", "db", "p4"]),
+    ([], ["generator", "p5", "p3", "db", "p4"]),
+    (["db,p3"], ["p3", "db"]),
+    (["p4", "p3", "p4"], ["p3", "p4"]),
+    ("P2", ["up-again"]),
+    (["p4-sweep", " generator "], ["generator", "sweep"]),
+    (["p1"], ["serial"]),
+    (["serial", "generator"], ["generator", "serial"]),
+])
+def test_parts(values: Any, parts: list[str]) -> None:
+    assert bench.parse_parts(values) == parts
+
+
+@pytest.mark.parametrize(("values", "says"), [
+    (["p9"], "'p9' is not a part"),
+    (["p3,,db"], "empty part name"),
+    ([""], "empty part name"),
+    (["serial,p3"], "serial needs a fresh lab"),
+    (["rm -rf /"], "is not a part"),
+])
+def test_refusals_name_the_option_and_the_fix(values: list[str], says: str) -> None:
+    with pytest.raises(UserError) as info:
+        bench.parse_parts(values)
+    text = str(info.value)
+    assert "--part" in text and says in text and "Fix:" in text
+
+
+@pytest.fixture
+def no_lab(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    results = tmp_path / "bench" / "results.json"
+    monkeypatch.setattr(bench, "RESULTS", results)
+    monkeypatch.setattr("webfarm.benchlab.LOG_DIR", tmp_path / "logs")
+    monkeypatch.setattr(bench.lab_state, "load", lambda *a, **k: State())
+    monkeypatch.setattr(bench, "generator", lambda profile: {"method": "stub",
+                                                             "figures": {"validate_ms": 1.0}})
+    monkeypatch.setattr(bench, "_give_back", lambda files: None)
+
+    def no_entry(*a: Any, **k: Any) -> None:
+        raise AssertionError("no lab is up: nothing may enter a namespace or touch a VM")
+
+    monkeypatch.setattr("webfarm.livelab.live_lab", no_entry)
+    monkeypatch.setattr("webfarm.benchdocs.write_snapshot", no_entry)
+    return results
+
+
+def test_without_a_lab_only_the_generator_runs(no_lab: Path, capsys: Any) -> None:
+    no_lab.parent.mkdir(parents=True)
+    no_lab.write_text(json.dumps({"parts": {"p3": {"status": "measured", "configs": []}}}))
+    bench.main(None, None)
+    err = capsys.readouterr().err
+    assert "no lab is up" in err and "p5, p3, db, p4 need a live lab" in err
+    parts = json.loads(no_lab.read_text())["parts"]
+    assert parts["generator"]["status"] == "measured"
+    assert parts["p3"]["status"] == "measured"  # the earlier measurement is kept
+    assert parts["db"] == {"status": "not measured",
+                           "reason": "needs a live lab; none was up when invoke bench ran"}
+    assert parts["sweep"]["status"] == "not measured" and "opt-in" in parts["sweep"]["reason"]
+    assert json.loads(no_lab.read_text())["profile"] == "mini"
+
+
+def test_serial_is_refused_while_a_lab_is_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bench.lab_state, "load", lambda *a, **k: State(profile="mini"))
+    with pytest.raises(UserError, match="fresh lab"):
+        bench.main(["serial"], None)
+
+
+def test_p3_commands(labs: dict) -> None:
+    p = benchweb.plan(labs["mini"])
+    assert p.client == "client1" and list(p.servers.values()) == ["app1", "app2"]
+    cmd = p.wrk_command()
+    assert cmd.startswith("timeout -k 5 50 wrk -t1 -c8 -d20s --latency")
+    assert f"Host: www.{labs['mini'].domain}" in cmd and cmd.endswith(benchweb.URL_PATH)
+    first = next(iter(p.servers))
+    assert p.weight_command(first, 0) == (f"ipvsadm -e -t {p.service} -r {first}:80 -g -w 0")
+
+
+def test_db_password_never_on_a_command_line(labs: dict) -> None:
+    p = benchdb.plan(labs["mini"])
+    assert p.candidates[:2] == ["app1", "app2"] and p.nodes == ["db1", "db2"]
+    script = benchdb.slap_script(p)
+    assert "password" not in script and "umask 077" in script
+    assert 'trap \'rm -rf "$d"\' EXIT' in script and "--defaults-extra-file" in script
+    assert script.index("--defaults-extra-file") < script.index("--host")
+    assert "--no-drop" in script and "--create=" not in script and "auto-generate" not in script
+    assert benchdb.option_file("webfarm", "s3cr-t_X") == (
+        "[client]\nuser=webfarm\npassword=s3cr-t_X\n")
+    with pytest.raises(UserError, match="escape"):
+        benchdb.option_file("webfarm", "a\nb")
+    cmd = benchdb.socket_command("/run/haproxy/admin.sock", "disable server db_read_nodes/db2")
+    assert cmd.startswith("python3 -c ") and "'disable server db_read_nodes/db2'" in cmd
