@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from webfarm import e2edocs, paths
+from webfarm import benchmem, e2edocs, paths
 from webfarm.benchplot import Bar, hbars
 
 SNAPSHOT = Path("docs") / "assets" / "bench" / "results.json"
@@ -234,7 +234,8 @@ def section_sweep(part: dict[str, Any]) -> tuple[str, dict[str, str]]:
 
 def section_p5(part: dict[str, Any]) -> tuple[str, dict[str, str]]:
     e2e = part.get("e2e") or {}
-    boot, after = e2e.get("vm_rss_boot_mb") or {}, e2e.get("vm_rss_after_chapters_mb") or {}
+    boot = benchmem.by_host(e2e.get("vm_rss_boot_mb") or {})
+    after = benchmem.by_host(e2e.get("vm_rss_after_chapters_mb") or {})
     now, conf = part.get("vm_rss_now_mb") or {}, part.get("guest_ram_configured_mb") or {}
     hosts = list(conf) or list(now)
     md = _table(["VM", "guest RAM MB", "RSS now MB", "RSS after boot MB (e2e)",

@@ -31,12 +31,18 @@ def used_mb(meminfo: str) -> int:
     return (info["MemTotal"] - info["MemAvailable"]) // 1024
 
 
+def by_host(figures: dict[str, Any]) -> dict[str, Any]:
+    """Figures keyed by libvirt domain (``webfarm_lb1``: the e2e report's keys) keyed by host
+    name instead (``lb1``); a host name has no underscore, so the last part is the host."""
+    return {str(k).rsplit("_", 1)[-1]: v for k, v in figures.items()}
+
+
 def from_report(report: dict[str, Any] | None, profile: str) -> dict[str, Any]:
     """The e2e report's memory figures for ``profile`` (empty when it measured another)."""
     if not report or report.get("profile") != profile:
         return {}
-    return {"vm_rss_boot_mb": report.get("vm_rss_idle_mb") or {},
-            "vm_rss_after_chapters_mb": report.get("vm_rss_mb") or {},
+    return {"vm_rss_boot_mb": by_host(report.get("vm_rss_idle_mb") or {}),
+            "vm_rss_after_chapters_mb": by_host(report.get("vm_rss_mb") or {}),
             "host_peak_mb": (report.get("host_ram_mb") or {}).get("peak"),
             "host_baseline_mb": (report.get("host_ram_mb") or {}).get("baseline")}
 

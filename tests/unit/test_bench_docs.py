@@ -134,3 +134,16 @@ def test_snapshot_only_after_a_lab_measurement(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     assert data["date"] == "2026-11-28T19:00:00+00:00" and "commit" in data
     assert data["profile"] == "mini" and data["parts"]["p3"]["status"] == "measured"
+
+
+def test_p5_matches_e2e_figures_keyed_by_libvirt_domain_to_hosts() -> None:
+    """The e2e report keys RSS by libvirt domain (webfarm_lb1); the P5 table is by host."""
+    from webfarm import benchdocs, benchmem
+
+    report = {"profile": "mini", "vm_rss_idle_mb": {"webfarm_lb1": 449},
+              "vm_rss_mb": {"webfarm_lb1": 573}, "host_ram_mb": {"peak": 6477, "baseline": 568}}
+    e2e = benchmem.from_report(report, "mini")
+    assert e2e["vm_rss_boot_mb"] == {"lb1": 449}
+    md, _ = benchdocs.section_p5({"e2e": e2e, "vm_rss_now_mb": {"lb1": 569},
+                                  "guest_ram_configured_mb": {"lb1": 384}})
+    assert "| lb1 | 384 | 569 | 449 | 573 |" in md.replace("  ", " ")
