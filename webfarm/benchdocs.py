@@ -64,14 +64,6 @@ def write_snapshot(results: dict[str, Any], root: Path = paths.ROOT,
     return out
 
 
-def load(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
 # ---------------------------------------------------------------------------------------------
 # helpers
 
@@ -317,13 +309,13 @@ def sections(data: dict[str, Any]) -> tuple[str, dict[str, str]]:
 def expand_page(markdown: str, uri: str, path: Path | None = None) -> str:
     if uri != PAGE or MARKER not in markdown:
         return markdown
-    data = load(path or snapshot_path())
+    data = e2edocs.load(path or snapshot_path())
     return markdown.replace(MARKER, sections(data)[0] if data else NONE_YET + "\n")
 
 
 def docs_files(path: Path | None = None) -> dict[str, str]:
     """{URI: svg} of the plots the page links to (none without a snapshot)."""
-    data = load(path or snapshot_path())
+    data = e2edocs.load(path or snapshot_path())
     if not data:
         return {}
     return {f"{PLOTS}/{name}": svg for name, svg in sections(data)[1].items()}
