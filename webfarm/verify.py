@@ -231,7 +231,8 @@ STEPS: dict[int, tuple[Step, ...]] = {
         Step("nrpe-load", "monitor[0]",
              "{{ os.paths.nagios_plugins }}/check_nrpe -H {{ addr.app.0.front }} -t 30 "
              "-c webfarm_load",
-             "LOAD OK - scaled load average (per CPU): NRPE on {{ host.app.0 }} answers the monitor",
+             "LOAD OK - scaled load average (per CPU): NRPE on {{ host.app.0 }} answers the "
+             "monitor",
              f"{_CH}test_08_monitor.py::test_nrpe_answers_the_monitor_and_refuses_anyone_else"),
         Step("nrpe-vip", "monitor[0]",
              "{{ os.paths.nagios_plugins }}/check_nrpe -H {{ addr.director.0.front }} -t 30 "
