@@ -12,6 +12,7 @@ import contextlib
 import json
 import shlex
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -50,9 +51,8 @@ class DrillResult:
         return path
 
 
-def parse_samples(text: str) -> list[Sample]:
-    """Parse probe log lines ``EPOCH RESULT`` (RESULT: HTTP code, or ok/fail)."""
-    samples = []
+def _probe_lines(text: str) -> Iterator[tuple[float, list[str]]]:
+    """``(EPOCH, [RESULT, ...])`` of each probe log line; lines without both are skipped."""
     for line in text.splitlines():
         parts = line.split()
         if len(parts) < 2:
@@ -61,8 +61,12 @@ def parse_samples(text: str) -> list[Sample]:
             t = float(parts[0])
         except ValueError:
             continue
-        samples.append(Sample(t, parts[1] in ("200", "ok")))
-    return samples
+        yield t, parts[1:]
+
+
+def parse_samples(text: str) -> list[Sample]:
+    """Parse probe log lines ``EPOCH RESULT`` (RESULT: HTTP code, or ok/fail)."""
+    return [Sample(t, rest[0] in ("200", "ok")) for t, rest in _probe_lines(text)]
 
 
 # --8<-- [start:outage]
@@ -97,16 +101,9 @@ class Served:
 def parse_served(text: str) -> list[Served]:
     """Parse ``http-served`` probe lines ``EPOCH CODE [SERVER]``."""
     out = []
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) < 2:
-            continue
-        try:
-            t = float(parts[0])
-        except ValueError:
-            continue
-        ok = parts[1] == "200"
-        out.append(Served(t, ok, parts[2] if ok and len(parts) > 2 else ""))
+    for t, rest in _probe_lines(text):
+        ok = rest[0] == "200"
+        out.append(Served(t, ok, rest[1] if ok and len(rest) > 1 else ""))
     return out
 
 

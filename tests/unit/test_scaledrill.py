@@ -92,3 +92,12 @@ def test_a_new_server_that_never_answers_fails_the_drill() -> None:
     assert fig["serving_s"] is None
     assert "the new server never answered through the VIP" in scaledrill.verdict(fig)
     assert scaledrill.verdict(scaledrill.figures([], "", {}))[0] == "the probe logged no request"
+
+
+def test_parse_samples_reads_codes_and_ok_and_skips_broken_lines() -> None:
+    from webfarm.drills import Sample, outage, parse_samples
+
+    text = "100.0 200\n100.5 000\nnot-a-time 200\n101.0\n101.5 fail\n102.0 ok\n"
+    assert parse_samples(text) == [Sample(100.0, True), Sample(100.5, False),
+                                   Sample(101.5, False), Sample(102.0, True)]
+    assert outage(parse_samples(text)) == 2.0
