@@ -13,6 +13,8 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from webfarm import lvs
+
 
 class ParseError(ValueError):
     """The text is not the tool's output as expected; the message names the tool."""
@@ -141,31 +143,18 @@ def parse_slap(text: str) -> SlapResult:
 
 def parse_ipvs_weights(text: str, service: str) -> dict[str, int]:
     """{real server address: weight} of ``service`` (``ADDR:PORT``) in ``ipvsadm -Ln``."""
-    out: dict[str, int] = {}
-    inside = False
-    for line in text.splitlines():
-        f = line.split()
-        if f[:1] in (["TCP"], ["UDP"], ["FWM"]):
-            inside = f[1] == service
-        elif inside and f[:1] == ["->"] and len(f) >= 4 and f[3].isdigit():
-            out[f[1].rsplit(":", 1)[0]] = int(f[3])
-    return out
+    _head, rows = lvs.ipvs_table(text).get(service, ([], {}))
+    return {real.rsplit(":", 1)[0]: int(f[3]) for real, f in rows.items()
+            if len(f) >= 4 and f[3].isdigit()}
 
 
 def parse_ipvs_conns(text: str, service: str) -> dict[str, int]:
     """{real server address: connections scheduled} of ``service`` in ``ipvsadm -Ln --stats``
     (the service's own total under the key ``"total"``)."""
-    out: dict[str, int] = {}
-    inside = False
-    for line in text.splitlines():
-        f = line.split()
-        if f[:1] in (["TCP"], ["UDP"], ["FWM"]):
-            inside = f[1] == service
-            if inside and len(f) > 2 and f[2].isdigit():
-                out["total"] = int(f[2])
-        elif inside and f[:1] == ["->"] and len(f) > 2 and f[2].isdigit():
-            out[f[1].rsplit(":", 1)[0]] = int(f[2])
-    return out
+    head, rows = lvs.ipvs_table(text).get(service, ([], {}))
+    out = {"total": int(head[2])} if len(head) > 2 and head[2].isdigit() else {}
+    return out | {real.rsplit(":", 1)[0]: int(f[2]) for real, f in rows.items()
+                  if f[2].isdigit()}
 
 
 # ---------------------------------------------------------------------------------------------

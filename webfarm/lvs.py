@@ -34,3 +34,21 @@ def lo_vips(lab: Lab, host: Host) -> list[Vip]:
     held by another pair (the DB balancers' db VIP, proxied by HAProxy, not routed by LVS-DR)
     is never put on a real server's ``lo``."""
     return [v for v in virtual_services(lab) if v.pool in host.roles]
+
+
+IpvsTable = dict[str, tuple[list[str], dict[str, list[str]]]]
+
+
+def ipvs_table(text: str) -> IpvsTable:
+    """``ipvsadm -L -n`` (or ``--stats``) output as {service ADDR:PORT: (its line's fields,
+    {real server ADDR:PORT: its line's fields})}; the column headings are skipped. The
+    callers pick the columns of the listing they asked for (weight, ActiveConn, Conns)."""
+    table: IpvsTable = {}
+    rows: dict[str, list[str]] | None = None
+    for line in text.splitlines():
+        f = line.split()
+        if f[:1] in (["TCP"], ["UDP"], ["FWM"]) and len(f) > 1:
+            rows = table.setdefault(f[1], (f, {}))[1]
+        elif rows is not None and f[:1] == ["->"] and len(f) > 2:
+            rows[f[1]] = f
+    return table
