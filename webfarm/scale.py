@@ -251,9 +251,9 @@ def haproxy_command(socket: str, command: str) -> str:
 def active_connections(ipvsadm_out: str, real: str) -> int | None:
     """ActiveConn of real server ``real`` (ADDRESS:PORT) in ``ipvsadm -L -n`` output (None
     when it is not in the table)."""
-    for line in ipvsadm_out.splitlines():
-        f = line.split()
-        if len(f) >= 5 and f[0] == "->" and f[1] == real:
+    for _head, rows in lvs.ipvs_table(ipvsadm_out).values():
+        f = rows.get(real)
+        if f is not None and len(f) >= 5:
             return int(f[4]) if f[4].isdigit() else None
     return None
 
@@ -266,6 +266,19 @@ def sessions(stat_csv: str, server: str) -> int:
                if r.get("svname") == server)
 
 
+def _wait_or_go_on(done: Callable[[], bool], wait_s: float, what: str,
+                   say: Callable[[str], None], busy: str) -> None:
+    """Wait (bounded) until ``done``; a drain that is still busy at the bound goes on."""
+    from webfarm.wait import WaitTimeout, wait_until
+
+    t = time.monotonic()
+    try:
+        wait_until(done, wait_s, 1, what)
+        say(f"{what}: done in {time.monotonic() - t:.0f} s")
+    except WaitTimeout:
+        say(f"{what}: {busy} after {wait_s:g} s, going on")
+
+
 class DrainError(UserError):
     """A drain step failed on a host that answers (the message names the step)."""
 
@@ -275,8 +288,6 @@ def run_drain(lab: Lab, steps: list[Step], shell: Shell, wait_s: float = DRAIN_S
     """Run the drain steps in order; returns what was done (or skipped) in words. A step on
     a departing host that ssh cannot reach (exit 255: the VM is gone) is skipped; a server
     that is no longer in a pool is skipped; a wait that runs out goes on (said so)."""
-    from webfarm.wait import WaitTimeout, wait_until
-
     done: list[str] = []
 
     def say(text: str) -> None:
@@ -314,12 +325,7 @@ def run_drain(lab: Lab, steps: list[Step], shell: Shell, wait_s: float = DRAIN_S
                 code, out = shell(host, cmd)
                 return code != 0 or not active_connections(out, real)
 
-            t = time.monotonic()
-            try:
-                wait_until(quiet, wait_s, 1, what)
-                say(f"{what}: done in {time.monotonic() - t:.0f} s")
-            except WaitTimeout:
-                say(f"{what}: still busy after {wait_s:g} s, going on")
+            _wait_or_go_on(quiet, wait_s, what, say, "still busy")
         elif step.kind in ("haproxy-drain", "haproxy-maint"):
             state = "drain" if step.kind == "haproxy-drain" else "maint"
             sock = family.paths["haproxy_socket"]
@@ -340,12 +346,7 @@ def run_drain(lab: Lab, steps: list[Step], shell: Shell, wait_s: float = DRAIN_S
                 code, out = shell(host, haproxy_command(sock, "show stat"))
                 return code != 0 or sessions(out, server) == 0
 
-            t = time.monotonic()
-            try:
-                wait_until(idle, wait_s, 1, what)
-                say(f"{what}: done in {time.monotonic() - t:.0f} s")
-            except WaitTimeout:
-                say(f"{what}: sessions still open after {wait_s:g} s, going on")
+            _wait_or_go_on(idle, wait_s, what, say, "sessions still open")
     return done
 
 
