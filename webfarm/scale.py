@@ -10,13 +10,17 @@ chapter re-runs on a host that stays only where that host's files for that chapt
 **Scale out** (N above the tier's size):
 
 1. lab.yml gets the count; the Vagrantfile and the diagrams are regenerated from it.
-2. ``vagrant up`` of the new VMs only.
-3. Every chapter in order: on the new hosts, and on each host that stays whose files for
-   that chapter changed - except the balancers of the pools the new hosts join (the directors
-   for app and media, the DB balancers for SQL nodes). Those come last (4), so a balancer
-   sends a visitor to a new server only once every chapter ran on it. (keepalived takes a
-   new real server as alive at once; HAProxy would health-check it first.)
-4. The balancers' changed chapters, in chapter order.
+2. ``vagrant up`` of the new VMs only and, *while they boot*, the chapters of the hosts that
+   stay whose files changed and that need nothing from the new hosts (/etc/hosts, the zone,
+   the DB grants, HAProxy's client list), in chapter order. Those hosts learn the new names
+   before they answer; nothing sends them traffic yet.
+3. Every chapter in order on the new hosts.
+4. What had to wait for the new hosts to be complete (:func:`late_from`), in chapter order:
+   on a balancer of a pool the new hosts join (the directors for app and media, the DB
+   balancers for SQL nodes), its pool chapter and every later one, so it sends a visitor to
+   a new server only once every chapter ran on it (keepalived takes a new real server as
+   alive at once; HAProxy would health-check it first); on the monitor, its monitoring
+   chapter (no alert for a host still being built).
 5. Every chapter's checks (skip with ``check=False``).
 
 **Scale in** (N below the tier's size; the last hosts of the tier go, app4 before app3):
@@ -51,6 +55,7 @@ import shlex
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -58,6 +63,7 @@ from typing import Any, Protocol
 from webfarm import chapters, dblb, dbplan, fsutil, labedit, lvs, paths, render, tiers, topology
 from webfarm import os as osdata
 from webfarm.args import UserError
+from webfarm.monitor import ROLE as MONITOR_ROLE
 from webfarm.runner import ChapterFailed
 from webfarm.topology import Host, Lab
 
@@ -103,6 +109,38 @@ def balancers_of(lab: Lab, hosts: list[Host]) -> list[str]:
     return [h.name for h in lab.hosts.values() if holders & set(h.roles)]
 
 
+# The chapter in which a watcher of every host learns of a new one: the monitor's Nagios
+# objects (chapter 08). It runs once the new hosts are built, so Nagios raises no alert
+# for a host that is still being provisioned.
+WATCHER_CHAPTERS = {MONITOR_ROLE: "08-monitor"}
+
+
+def pool_chapter(role: str) -> chapters.Chapter | None:
+    """The chapter that provisions a VIP holder role (director: 04, dblb: 06): its pool."""
+    return next((c for c in chapters.CHAPTERS if role in c.roles), None)
+
+
+def late_from(lab: Lab, added: list[Host]) -> dict[str, int]:
+    """{host that stays: the first chapter number at which it waits for the new hosts}.
+
+    A balancer of a pool the new hosts join waits from its pool chapter on (and so does
+    every later chapter of it, which may look at the pool: the directors' IPVS check in
+    Nagios); the monitor waits from its monitoring chapter on. Every other run of a host
+    that stays needs nothing from the new hosts and goes while they boot."""
+    out: dict[str, int] = {}
+    holders = {v.holder for v in lab.vips.values() if any(v.pool in h.roles for h in added)}
+    for host in lab.hosts.values():
+        if host.name in {a.name for a in added}:
+            continue
+        numbers = [ch.number for role in holders & set(host.roles)
+                   if (ch := pool_chapter(role)) is not None]
+        numbers += [chapters.get(slug).number for role, slug in WATCHER_CHAPTERS.items()
+                    if role in host.roles]
+        if numbers:
+            out[host.name] = min(numbers)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # The plan (pure)
 
@@ -130,7 +168,8 @@ class Plan:
     added: list[str]
     removed: list[str]
     changed: dict[str, list[str]]  # chapter slug -> hosts that stay whose files changed
-    deferred: list[str]  # hosts that stay and re-run last (balancers of the new hosts)
+    deferred: list[str]  # hosts that stay and send traffic to the new ones (balancers)
+    late: dict[str, int] = field(default_factory=dict)  # host -> chapter number it waits from
 
     @property
     def out(self) -> bool:
@@ -149,29 +188,42 @@ def make_plan(old: Lab, new: Lab, role: str, old_files: dict[str, dict[Path, str
                  if h.name in changes and ({ch.slug, "*"} & changes[h.name])]
         if hosts:
             changed[ch.slug] = hosts
-    deferred = [h for h in balancers_of(new, [new.hosts[a] for a in added]) if h in old.hosts]
+    fresh = [new.hosts[a] for a in added]
+    deferred = [h for h in balancers_of(new, fresh) if h in old.hosts]
+    late = late_from(new, fresh) if added else {}
     return Plan(new.profile, role, len(old.hosts_with(role)), len(new.hosts_with(role)),
-                added, removed, changed, deferred)
+                added, removed, changed, deferred, late)
 
 
-def runs(plan: Plan, new: Lab) -> tuple[list[Run], list[Run]]:
-    """The chapter runs in two passes, each in chapter order. Scale out: first every chapter
-    on the new hosts and on the changed hosts that stay, except the deferred balancers;
-    then the balancers' changed chapters, once the new hosts are complete. Scale in: the
-    changed chapters on the hosts that stay (the second pass is empty)."""
-    first: list[Run] = []
-    last: list[Run] = []
+@dataclass(frozen=True)
+class Passes:
+    """The chapter runs of a scale, each list in chapter order: ``early`` on hosts that
+    stay (while the new VMs boot), ``new`` on the new hosts, ``late`` on hosts that stay
+    and wait for the new ones to be complete (:func:`late_from`). A scale in has only
+    ``early`` (the changed chapters on the hosts that stay, after the drain)."""
+
+    early: list[Run]
+    new: list[Run]
+    late: list[Run]
+
+
+def runs(plan: Plan, new: Lab) -> Passes:
+    early: list[Run] = []
+    fresh: list[Run] = []
+    late: list[Run] = []
     for ch in chapters.CHAPTERS:
         targets = {h.name for h in ch.hosts(new)}
         changed = plan.changed.get(ch.slug, [])
-        fresh = tuple(h for h in plan.added if h in targets)
-        now = tuple(h for h in changed if h not in plan.deferred)
-        later = tuple(h for h in changed if h in plan.deferred)
-        if fresh or now:
-            first.append(Run(ch.slug, fresh, now))
+        added = tuple(h for h in plan.added if h in targets)
+        now = tuple(h for h in changed if ch.number < plan.late.get(h, ch.number + 1))
+        later = tuple(h for h in changed if h not in now)
+        if now:
+            early.append(Run(ch.slug, (), now))
+        if added:
+            fresh.append(Run(ch.slug, added, ()))
         if later:
-            last.append(Run(ch.slug, (), later))
-    return first, last
+            late.append(Run(ch.slug, (), later))
+    return Passes(early, fresh, late)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -600,14 +652,6 @@ class Scale:
         files |= {p: (t, None) for p, t in diagram.committed(self.lab_file).items()}
         render.write_files(files)
 
-    def _run_chapters(self, lab: Lab, passes: tuple[list[Run], list[Run]], st: Any) -> None:
-        first, last = passes
-        self._run_pass(lab, first, st)
-        if any(r.new for r in first):
-            self.event("new-hosts-built")
-        self._run_pass(lab, last, st)
-        self.event("pools-updated")
-
     def _run_pass(self, lab: Lab, todo: list[Run], st: Any) -> None:
         from webfarm import runner
 
@@ -630,11 +674,22 @@ class Scale:
         self._write_lab(new_text)
         if self.provider == "libvirt":
             self.log(preflight.isolate_management_network(new))
-        self.log(f"vagrant up {' '.join(plan.added)} (log: {paths.LOG_DIR / 'vagrant-up.log'})")
-        vagrant.up(new, hosts=plan.added, provider=self.provider)
+        passes = runs(plan, new)
+        self.log(f"vagrant up {' '.join(plan.added)} (log: {paths.LOG_DIR / 'vagrant-up.log'})"
+                 + (", meanwhile the hosts that stay" if passes.early else ""))
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            boot = pool.submit(vagrant.up, new, hosts=plan.added, provider=self.provider)
+            try:
+                self._run_pass(new, passes.early, st)
+            finally:
+                wait([boot])  # never leave a vagrant up running behind an error
+            boot.result()  # its own error, when the early pass went well
         self.event("vms-up")
         vagrant.write_ssh_config(new)
-        self._run_chapters(new, runs(plan, new), st)
+        self._run_pass(new, passes.new, st)
+        self.event("new-hosts-built")
+        self._run_pass(new, passes.late, st)
+        self.event("pools-updated")
 
     def _in(self, plan: Plan, old: Lab, new: Lab, new_text: str, st: Any) -> None:
         from webfarm import vagrant
@@ -647,7 +702,8 @@ class Scale:
         # lab.yml and the host files of the new lab; the Vagrantfile keeps defining the
         # departing VMs until they are destroyed
         self._write_lab_yml(new_text)
-        self._run_chapters(new, runs(plan, new), st)
+        self._run_pass(new, runs(plan, new).early, st)
+        self.event("pools-updated")
         render.write_files({render.VAGRANTFILE: (vagrantfile_for(
             labedit.set_count(new_text, plan.profile, plan.role, plan.old_count),
             self.lab_file), None)})

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from webfarm import labedit, render, scale, topology
+from webfarm import chapters, labedit, render, scale, topology
 from webfarm import secrets as lab_secrets
 from webfarm.args import UserError
 from webfarm.state import State
@@ -76,19 +76,32 @@ def test_scale_app_out_in_mini() -> None:
 
 def test_the_balancers_learn_of_a_new_server_only_once_it_is_complete() -> None:
     p, _, new = plan("mini", "app", 2, 3)
-    first, last = scale.runs(p, new)
-    assert [(r.chapter, r.new, r.rerun) for r in first] == [
-        ("01-base", ("app3",), ("app1", "app2", "db1", "db2", "mon1", "client1")),
-        ("02-dns", ("app3",), ()),
-        ("03-web", ("app3",), ()),
-        ("05-db", (), ("db1", "db2")),
+    # the directors wait from their pool chapter (04) on, the monitor from chapter 08 on
+    assert p.late == {"lb1": 4, "lb2": 4, "mon1": 8}
+    passes = scale.runs(p, new)
+    # while app3 boots: what the hosts that stay need nothing from app3 for
+    assert [(r.chapter, r.new, r.rerun) for r in passes.early] == [
+        ("01-base", (), ("lb1", "lb2", "app1", "app2", "db1", "db2", "mon1", "client1")),
+        ("02-dns", (), ("lb1", "lb2")),  # the zone has app3 before app3 asks for it
+        ("05-db", (), ("db1", "db2")),  # the grant is there before chapter 07 on app3
         ("06-dblb", (), ("db1", "db2")),
-        ("07-app", ("app3",), ()),
-        ("08-monitor", ("app3",), ("mon1",)),
     ]
-    assert [(r.chapter, r.new, r.rerun) for r in last] == [
-        ("01-base", (), ("lb1", "lb2")), ("02-dns", (), ("lb1", "lb2")),
-        ("04-lvs", (), ("lb1", "lb2")), ("08-monitor", (), ("lb1", "lb2"))]
+    assert [(r.chapter, r.new, r.rerun) for r in passes.new] == [
+        ("01-base", ("app3",), ()), ("02-dns", ("app3",), ()), ("03-web", ("app3",), ()),
+        ("07-app", ("app3",), ()), ("08-monitor", ("app3",), ())]
+    assert [(r.chapter, r.new, r.rerun) for r in passes.late] == [
+        ("04-lvs", (), ("lb1", "lb2")), ("08-monitor", (), ("lb1", "lb2", "mon1"))]
+
+
+def test_every_changed_run_is_in_exactly_one_pass() -> None:
+    for profile, role, a, b in (("mini", "app", 2, 4), ("full", "app", 2, 3),
+                                ("full", "db_sql", 2, 3), ("full", "media", 2, 3)):
+        p, _, new = plan(profile, role, a, b)
+        passes = scale.runs(p, new)
+        pairs = [(r.chapter, h) for r in passes.early + passes.late for h in r.rerun]
+        assert sorted(pairs) == sorted((c, h) for c, hs in p.changed.items() for h in hs)
+        assert all(not r.rerun for r in passes.new)
+        assert all(not r.new for r in passes.early + passes.late)
 
 
 def test_the_plan_follows_the_profile_not_a_list() -> None:
@@ -106,24 +119,27 @@ def test_a_new_galera_node_defers_the_db_balancers() -> None:
     p, _, new = plan("full", "db_sql", 2, 3)
     assert p.added == ["sql3"] and p.deferred == ["dblb1", "dblb2"]
     assert "mgm1" in p.changed["05-db"]  # garbd: 5 nodes are odd, the arbitrator goes
-    first, last = scale.runs(p, new)
-    assert ("06-dblb", (), ("dblb1", "dblb2")) in [(r.chapter, r.new, r.rerun) for r in last]
-    assert all("dblb1" not in r.hosts for r in first)
+    passes = scale.runs(p, new)
+    assert p.late["dblb1"] == p.late["dblb2"] == 6
+    assert ("06-dblb", (), ("dblb1", "dblb2")) in [(r.chapter, r.new, r.rerun)
+                                                   for r in passes.late]
+    assert all(chapters.get(r.chapter).number < 6 for r in passes.early if "dblb1" in r.hosts)
+    assert all("dblb1" not in r.hosts for r in passes.new)
 
 
 def test_scale_in_reruns_the_changed_chapters_on_the_hosts_that_stay() -> None:
     p, _, new = plan("mini", "app", 3, 2)
     assert (p.added, p.removed, p.out, p.deferred) == ([], ["app3"], False, [])
-    first, last = scale.runs(p, new)
-    assert last == []
-    assert all(not r.new and "app3" not in r.rerun for r in first)
-    assert ("04-lvs", (), ("lb1", "lb2")) in [(r.chapter, r.new, r.rerun) for r in first]
+    passes = scale.runs(p, new)
+    assert passes.new == passes.late == [] and p.late == {}
+    assert all(not r.new and "app3" not in r.rerun for r in passes.early)
+    assert ("04-lvs", (), ("lb1", "lb2")) in [(r.chapter, r.new, r.rerun) for r in passes.early]
 
 
 def test_nothing_changes_when_the_count_does_not() -> None:
     p, _, new = plan("mini", "app", 2, 2)
     assert (p.added, p.removed, p.changed) == ([], [], {})
-    assert scale.runs(p, new) == ([], [])
+    assert scale.runs(p, new) == scale.Passes([], [], [])
 
 
 # -- draining ----------------------------------------------------------------------------------
@@ -371,11 +387,11 @@ def fakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Fakes:
 def test_scale_out_then_in_against_fakes(fakes: Fakes) -> None:
     out = fakes.scale(3)
     assert out.added == ["app3"] and out.error is None
-    assert fakes.calls[:3] == ["preflight", "up app3",
-                               "01-base app1 app2 app3 client1 db1 db2 mon1"]
+    assert fakes.calls[0] == "preflight"
     chapters_run = [c for c in fakes.calls if c[:2].isdigit()]
-    assert chapters_run[-4:] == ["01-base lb1 lb2", "02-dns lb1 lb2", "04-lvs lb1 lb2",
-                                 "08-monitor lb1 lb2"]  # the directors last
+    assert chapters_run[0] == "01-base app1 app2 client1 db1 db2 lb1 lb2 mon1"  # while app3 boots
+    assert fakes.calls.index("up app3") < fakes.calls.index("01-base app3")
+    assert chapters_run[-2:] == ["04-lvs lb1 lb2", "08-monitor lb1 lb2 mon1"]  # the pools last
     assert fakes.calls[-1] == "events vms-up new-hosts-built pools-updated done"
     assert labedit.count(fakes.lab_file.read_text(), "mini", "app") == 3
     assert "app3" in fakes.vagrantfile.read_text()
@@ -401,6 +417,18 @@ def test_a_failed_scale_out_resumes_with_the_same_plan(fakes: Fakes) -> None:
     again = fakes.scale(3)  # lab.yml says 3 already: the saved "before" (2) gives the plan
     assert again.added == ["app3"] and not scale.SCALE_FILE.exists()
     assert "07-app app3" in fakes.calls and "04-lvs lb1 lb2" in fakes.calls
+
+
+def test_a_failure_while_the_new_vm_boots_waits_for_the_boot_then_resumes(
+        fakes: Fakes) -> None:
+    fakes.fail_chapter = "05-db"  # on db1/db2, in the early pass, while app3 boots
+    with pytest.raises(UserError, match=r"(?s)chapter 05-db failed .*stopped there"):
+        fakes.scale(3)
+    assert "up app3" in fakes.calls  # the boot ran to its end, not left behind
+    assert not any(c.endswith(" app3") and c[:2].isdigit() for c in fakes.calls)
+    fakes.calls.clear()
+    assert fakes.scale(3).added == ["app3"] and not scale.SCALE_FILE.exists()
+    assert "05-db db1 db2" in fakes.calls and "08-monitor lb1 lb2 mon1" in fakes.calls
 
 
 def test_a_failed_scale_out_can_be_undone(fakes: Fakes) -> None:
