@@ -149,14 +149,16 @@ def docs(c, serve=False):
 @task(help={"profile": "profile (default mini)", "upto": "last chapter (default: all)",
             "keep": "leave the lab running for debugging", "drills": "run the drills too",
             "reuse": "keep VMs an earlier run left (default: remove them first)",
-            "record": "write each chapter's terminal recording into docs/assets/casts/"})
-def e2e(c, profile="mini", upto=None, keep=False, drills=True, reuse=False, record=False):
+            "record": "write each chapter's terminal recording into docs/assets/casts/",
+            "serial": "bring the lab up one VM, then one host at a time (bench P1; slow)"})
+def e2e(c, profile="mini", upto=None, keep=False, drills=True, reuse=False, record=False,
+        serial=False):
     """The whole lab on this machine, in its own network namespace (TCG, no KVM needed)."""
     if record:
         from webfarm import e2e as e2e_mod
 
         e2e_mod.record_chapters()
-    cli.e2e(profile, upto, keep, drills, reuse)
+    cli.e2e(profile, upto, keep, drills, reuse, serial)
 
 
 @task(help={"page": "services (default), tac or hosts",

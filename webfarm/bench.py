@@ -12,7 +12,7 @@ db          reads/s through the db VIP's read port, every node vs 1 (mysqlslap) 
 p4          director failover outage (crash, clean stop) vs the VRRP bound      benchvrrp
 sweep       p4 at several vrrp.advert_int values (opt-in, ~25 min)              benchvrrp
 up-again    P2: every chapter again on the complete lab (opt-in, ~15 min)       benchup
-serial      P1: serial bring-up of a fresh lab (opt-in; never with a lab up)    benchup
+serial      P1: a lab brought up by invoke e2e --serial vs tier-parallel (opt-in)  benchup
 ==========  ==================================================================  ===========
 
 Every part is bounded in time and restores what it changed (IPVS weights, HAProxy servers,
@@ -49,8 +49,7 @@ RESULTS = paths.LAB_DIR / "bench" / "results.json"
 PARTS = ("generator", "p5", "p3", "db", "p4", "sweep", "up-again", "serial")  # run order
 DEFAULT = ("generator", "p5", "p3", "db", "p4")
 ALIASES = {"p1": "serial", "p2": "up-again", "p4-sweep": "sweep", "gen": "generator"}
-LIVE = ("p5", "p3", "db", "p4", "sweep", "up-again")  # need the lab that is up
-FRESH = ("serial",)  # needs no lab up
+LIVE = ("p5", "p3", "db", "p4", "sweep", "up-again", "serial")  # need the lab that is up
 PAUSE_S = 10.0  # between two load parts: let the lab settle
 PART_FIX = (f"use one or more of {', '.join(PARTS)} (or {', '.join(ALIASES)}), e.g. "
             "--part p3,db or --part p3 --part db")
@@ -77,10 +76,6 @@ def parse_parts(values: Iterable[str] | str | None, option: str = "--part") -> l
                                    PART_FIX)
             if name not in chosen:
                 chosen.append(name)
-    if any(p in FRESH for p in chosen) and any(p in LIVE for p in chosen):
-        raise args.problem(option, "serial needs a fresh lab (no VM), the other lab parts the "
-                           "lab that is up", "run --part serial on its own, on a checkout with "
-                           "no lab up")
     return [p for p in PARTS if p in chosen]
 
 
@@ -207,10 +202,6 @@ def main(parts_option: Iterable[str] | str | None = None, profile_option: str | 
     results = load_results()
     lab_up = st.profile is not None
     live = [p for p in parts if p in LIVE]
-    if "serial" in parts and lab_up:
-        raise UserError(f"--part serial needs a fresh lab, but profile {st.profile} is up "
-                        f"({paths.STATE_FILE}); invoke bench never destroys a lab. Fix: run it "
-                        "on a separate checkout with no lab up")
     if live and not lab_up:
         say(f"no lab is up ({paths.STATE_FILE} names none): {', '.join(live)} need a live lab "
             "(invoke up, or invoke e2e --keep); only the generator runs", style="yellow")
@@ -248,7 +239,8 @@ def main(parts_option: Iterable[str] | str | None = None, profile_option: str | 
 def _why_not(name: str) -> str:
     if name in ("sweep", "up-again", "serial"):
         return (f"opt-in (invoke bench --part {name}); not run yet"
-                + ("; needs a separate fresh lab" if name == "serial" else ""))
+                + ("; needs a lab brought up by invoke e2e --serial" if name == "serial"
+                   else ""))
     return "not run yet"
 
 
@@ -349,8 +341,9 @@ def _run_one(name: str, lab: topology.Lab, log: Any) -> dict[str, Any]:
     report = benchmem.load_report()
     if name == "up-again":
         return benchup.up_again(lab, report, progress)
-    provider = next(iter(lab.provider), "libvirt")
-    return benchup.serial(lab, report, provider, progress)
+    from webfarm import e2edocs
+
+    return benchup.serial(lab, report, e2edocs.load(e2edocs.snapshot_path()))
 
 
 def _give_back(files: list[Path]) -> None:

@@ -259,7 +259,8 @@ def section_up_again(part: dict[str, Any]) -> tuple[str, dict[str, str]]:
 
 def section_serial(part: dict[str, Any]) -> tuple[str, dict[str, str]]:
     md = (f"Serial {_n(part.get('serial_total_s'))} s (vagrant up {_n(part.get('up_s'))} s) "
-          f"against tier-parallel {_n(part.get('parallel_total_s'))} s: ratio "
+          f"against tier-parallel {_n(part.get('parallel_total_s'))} s (vagrant up "
+          f"{_n(part.get('parallel_up_s'))} s): ratio "
           f"{_n(part.get('ratio'))}.\n\n")
     bars = [Bar("serial", part.get("serial_total_s")),
             Bar("tier-parallel", part.get("parallel_total_s"), color=1)]

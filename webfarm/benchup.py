@@ -4,10 +4,12 @@
   ``invoke up`` runs them, without the checks), against the first run's figures in the last
   ``invoke e2e`` report of the profile: seconds per chapter, the ratio, and whether every host
   reported ``changed=0`` (idempotence). The VMs are up already, so no ``vagrant up``.
-- **P1** ``--part serial``: a naive serial bring-up of a *fresh* lab (no VM of the profile
-  may exist: ``invoke bench`` never destroys one): one ``vagrant up`` per VM, then each
-  chapter host by host (webfarm.runner with one host at a time), against the tier-parallel
-  figures of the last e2e report (its ``vagrant up`` and chapters' provisioning seconds).
+- **P1** ``--part serial``: a naive serial bring-up against the tier-parallel one. The serial
+  bring-up is ``invoke e2e --serial`` (inside the lab's namespace, like every e2e run: one
+  ``vagrant up`` per VM, then each chapter host by host, webfarm.runner with one host at a
+  time); this part reads its report (``.lab/e2e/report.json``, which must say serial and
+  fresh) and compares its ``vagrant up`` + provisioning seconds with those of the committed
+  tier-parallel e2e snapshot of the same profile (``docs/assets/e2e-report.json``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from webfarm import chapters, runner, session
-from webfarm import state as lab_state
 from webfarm.benchlab import BenchError
 from webfarm.topology import Lab
 
@@ -82,41 +83,56 @@ def one_host_at_a_time() -> Iterator[None]:
         runner.PARALLEL = saved
 
 
-def serial(lab: Lab, report: dict[str, Any] | None, provider: str,
-           progress: Callable[[str], None]) -> dict[str, Any]:
-    from webfarm import vagrant
+class SerialError(BenchError):
+    """P1 has no serial run to read (the message says how to make one)."""
 
-    existing = [s.name for s in vagrant.status(lab) if s.state != "not_created"]
-    if existing:
-        raise BenchError(f"--part serial needs a fresh lab, but VMs of profile {lab.profile} "
-                         f"exist ({', '.join(existing)}); invoke bench never destroys one. "
-                         "Fix: measure it on a separate checkout with no lab up")
-    boot: dict[str, float] = {}
-    start = time.monotonic()
-    for name in lab.hosts:
-        progress(f"vagrant up {name} (one VM at a time)")
-        t = time.monotonic()
-        vagrant.up(lab, [name], provider=provider, batch=1)
-        boot[name] = round(time.monotonic() - t, 1)
-    up_s = round(time.monotonic() - start, 1)
-    st = lab_state.load()
-    st.profile = lab.profile
-    st.save()
-    vagrant.write_ssh_config(lab)
-    per_chapter: dict[int, float] = {}
-    with one_host_at_a_time():
-        for ch in chapters.CHAPTERS:
-            progress(f"chapter {ch.tag}, host by host")
-            per_chapter[ch.number] = round(runner.run_chapter(lab, ch, st).seconds, 1)
-    serial_total = round(up_s + sum(per_chapter.values()), 1)
-    first = first_run(report, lab.profile)
-    parallel_up = ((report or {}).get("seconds") or {}).get("up") if first else None
-    parallel_total = (round(parallel_up + sum(c.get("provision_seconds") or 0
-                                              for c in first.values()), 1)
-                      if parallel_up is not None else None)
-    return {"method": ("one vagrant up per VM, then every chapter one host at a time, on a "
-                       "fresh lab; tier-parallel = vagrant up + provisioning seconds of the "
-                       "last invoke e2e report of this profile"),
-            "boot_s": boot, "up_s": up_s, "chapters_s": per_chapter,
-            "serial_total_s": serial_total, "parallel_total_s": parallel_total,
-            "ratio": _ratio(serial_total, parallel_total)}
+
+SERIAL_FIX = ("Fix: invoke e2e-down, then invoke e2e --serial --no-drills --keep (a fresh lab, "
+              "brought up one VM and one host at a time), then invoke bench --part serial")
+
+
+def bring_up_s(report: dict[str, Any]) -> float | None:
+    """``vagrant up`` + every chapter's provisioning seconds of an e2e report (no checks)."""
+    up = (report.get("seconds") or {}).get("up")
+    chapters_s = [c.get("provision_seconds") for c in report.get("chapters") or []]
+    if up is None or not chapters_s or any(s is None for s in chapters_s):
+        return None
+    return round(float(up) + sum(float(s) for s in chapters_s), 1)
+
+
+def serial(lab: Lab, report: dict[str, Any] | None,
+           parallel: dict[str, Any] | None) -> dict[str, Any]:
+    """P1 from two e2e reports of ``lab.profile``: ``report`` (this lab's, brought up by
+    ``invoke e2e --serial``) and ``parallel`` (the committed tier-parallel snapshot)."""
+    if not report or not report.get("serial"):
+        raise SerialError("--part serial reads the report of a serial bring-up, but the lab "
+                          "that is up was brought up tier-parallel (its e2e report does not "
+                          f"say serial). {SERIAL_FIX}")
+    if report.get("profile") != lab.profile or not report.get("fresh"):
+        raise SerialError(f"the serial e2e report is of profile {report.get('profile')} "
+                          f"(fresh: {report.get('fresh')}), not a fresh {lab.profile} lab. "
+                          f"{SERIAL_FIX}")
+    if not parallel or parallel.get("serial") or parallel.get("profile") != lab.profile:
+        raise SerialError("no tier-parallel e2e snapshot of profile "
+                          f"{lab.profile} (docs/assets/e2e-report.json) to compare with. Fix: "
+                          "commit the snapshot of an ordinary invoke e2e run first")
+    mine, theirs = bring_up_s(report), bring_up_s(parallel)
+    if mine is None or theirs is None:
+        raise SerialError("an e2e report lacks its vagrant up or a chapter's provisioning "
+                          f"seconds (a run that failed midway?). {SERIAL_FIX}")
+    numbers = sorted({int(c["number"]) for c in report.get("chapters") or []})
+    per = {int(c["number"]): c.get("provision_seconds") for c in report["chapters"]}
+    par = {int(c["number"]): c.get("provision_seconds") for c in parallel["chapters"]}
+    return {"method": ("invoke e2e --serial: one vagrant up per VM, then every chapter one "
+                       "host at a time, on a fresh lab; tier-parallel: the committed e2e "
+                       "snapshot of the same profile (vagrant up 4 VMs at a time, hosts of a "
+                       "tier 4 at a time). Both: vagrant up + provisioning seconds, checks "
+                       "and drills left out"),
+            "serial_date": report.get("date"), "parallel_date": parallel.get("date"),
+            "parallel_commit": parallel.get("commit"),
+            "boot_s": (report.get("boot") or {}).get("vm_seconds", {}),
+            "up_s": (report.get("seconds") or {}).get("up"),
+            "parallel_up_s": (parallel.get("seconds") or {}).get("up"),
+            "chapters_s": {n: per.get(n) for n in numbers},
+            "parallel_chapters_s": {n: par.get(n) for n in numbers},
+            "serial_total_s": mine, "parallel_total_s": theirs, "ratio": _ratio(mine, theirs)}

@@ -277,7 +277,7 @@ def box(os_name: str = "debian12", provider: str = "libvirt", force: bool = Fals
 
 @friendly
 def e2e(profile: str | None = "mini", upto: str | int | None = None, keep: bool = False,
-        drills: bool = True, reuse: bool = False) -> None:
+        drills: bool = True, reuse: bool = False, serial: bool = False) -> None:
     """``invoke e2e``: every option, lab.yml, the run state and the secrets are checked here,
     before webfarm.e2e creates a namespace or starts a daemon."""
     from webfarm import e2e as e2e_mod
@@ -286,7 +286,7 @@ def e2e(profile: str | None = "mini", upto: str | int | None = None, keep: bool 
     topology.load(paths.LAB_FILE, profile)
     lab_state.load()
     check_secrets()
-    e2e_mod.main(profile, last, keep, drills, reuse)
+    e2e_mod.main(profile, last, keep, drills, reuse, serial)
 
 
 @friendly

@@ -62,6 +62,7 @@ class Report:
     vm_rss_idle_mb: dict[str, int] = field(default_factory=dict)  # right after boot
     fresh: bool | None = None  # every VM created by this run (False: --reuse or leftovers)
     boot: dict[str, Any] = field(default_factory=dict)  # per-VM boot seconds, retries
+    serial: bool = False  # --serial: one VM, then one host at a time (invoke bench's P1)
     leftovers_removed: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None
 
@@ -133,7 +134,7 @@ def _load(profile: str) -> topology.Lab:
 
 
 def main(profile: str = "mini", upto: int | None = None, keep: bool = False,
-         drills: bool = True, reuse: bool = False) -> None:
+         drills: bool = True, reuse: bool = False, serial: bool = False) -> None:
     from webfarm import boxes, netns
 
     if os.geteuid() != 0:
@@ -145,7 +146,7 @@ def main(profile: str = "mini", upto: int | None = None, keep: bool = False,
         upto = chapters.CHAPTERS[-1].number
     total_start = time.monotonic()
     box = base.boxes[E2E_OS]
-    report = Report(profile=base.profile, box=box.box, hosts=list(base.hosts))
+    report = Report(profile=base.profile, box=box.box, hosts=list(base.hosts), serial=serial)
     ram = RamSampler()
     ram.start()
     ns = netns.LabNamespace(NAMESPACE, remove_leftovers=not reuse)
@@ -174,7 +175,8 @@ def main(profile: str = "mini", upto: int | None = None, keep: bool = False,
                                   "emulator_path": str(netns.qemu_wrapper_path())}})
         st.save()
         cmd = [*ns.exec_prefix(), sys.executable, "-m", "webfarm.e2e", "inner",
-               base.profile, str(upto), "1" if drills else "0", "1" if reuse else "0"]
+               base.profile, str(upto), "1" if drills else "0", "1" if reuse else "0",
+               "1" if serial else "0"]
         env = dict(os.environ, WEBFARM_IN_NETNS=NAMESPACE)
         code = _run_recording(cmd, env, ns)
     except KeyboardInterrupt:
@@ -344,8 +346,11 @@ def _existing_domains(lab: topology.Lab) -> list[str]:
     return [h for h in lab.hosts if f"{lab.name}_{h}" in names]
 
 
-def inner(profile: str, upto: int, run_drills: bool, reuse: bool = False) -> int:
-    from webfarm import session
+def inner(profile: str, upto: int, run_drills: bool, reuse: bool = False,
+          serial: bool = False) -> int:
+    """The run inside the namespace. ``serial``: one VM at a time, then each chapter one
+    host at a time (the naive bring-up ``invoke bench --part serial`` compares with)."""
+    from webfarm import benchup, session
 
     data: dict[str, Any] = {"seconds": {}, "chapters": [], "drills": []}
 
@@ -365,7 +370,7 @@ def inner(profile: str, upto: int, run_drills: bool, reuse: bool = False) -> int
             console.print(f"reusing existing VMs ({', '.join(existing)}): this run is not "
                           "from fresh VMs (report: fresh=false)", markup=False, style="yellow")
         console.print(preflight.isolate_management_network(lab), markup=False, highlight=False)
-        size = lab_vagrant.batch_size(lab, len(lab.hosts))
+        size = 1 if serial else lab_vagrant.batch_size(lab, len(lab.hosts))
         console.rule(escape(f"vagrant up: {len(lab.hosts)} VMs ({lab.profile}, TCG, "
                             f"{size} at a time)"))
         t = time.monotonic()
@@ -389,9 +394,11 @@ def inner(profile: str, upto: int, run_drills: bool, reuse: bool = False) -> int
         data["vm_rss_mb_boot"] = qemu_rss_mb()
         save()
         for ch in chapters.upto(upto):
-            console.rule(escape(f"chapter {ch.tag}: {ch.title}"))
+            console.rule(escape(f"chapter {ch.tag}: {ch.title}"
+                                + (" (one host at a time)" if serial else "")))
             try:
-                data["chapters"] += session.run_chapters(lab, [ch.number])
+                with benchup.one_host_at_a_time() if serial else contextlib.nullcontext():
+                    data["chapters"] += session.run_chapters(lab, [ch.number])
                 if os.environ.get(RECORD_ENV) == "1":
                     _record(ch)
             except runner.ChapterFailed as err:
@@ -469,7 +476,8 @@ def down() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) >= 6 and sys.argv[1] == "inner":
-        sys.exit(inner(sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5] == "1"))
+        sys.exit(inner(sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5] == "1",
+                       len(sys.argv) >= 7 and sys.argv[6] == "1"))
     if len(sys.argv) >= 2 and sys.argv[1] == "down":
         down()
         sys.exit(0)

@@ -32,7 +32,6 @@ def test_parts(values: Any, parts: list[str]) -> None:
     (["p9"], "'p9' is not a part"),
     (["p3,,db"], "empty part name"),
     ([""], "empty part name"),
-    (["serial,p3"], "serial needs a fresh lab"),
     (["rm -rf /"], "is not a part"),
 ])
 def test_refusals_name_the_option_and_the_fix(values: list[str], says: str) -> None:
@@ -75,10 +74,43 @@ def test_without_a_lab_only_the_generator_runs(no_lab: Path, capsys: Any) -> Non
     assert json.loads(no_lab.read_text())["profile"] == "mini"
 
 
-def test_serial_is_refused_while_a_lab_is_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bench.lab_state, "load", lambda *a, **k: State(profile="mini"))
-    with pytest.raises(UserError, match="fresh lab"):
-        bench.main(["serial"], None)
+def test_serial_without_a_lab_is_not_measured_and_enters_nothing(no_lab: Path) -> None:
+    bench.main(["serial"], None)
+    part = json.loads(no_lab.read_text())["parts"]["serial"]
+    assert part["status"] == "not measured" and "needs a live lab" in part["reason"]
+
+
+def _report(serial: bool, up: float, seconds: list[float], **extra: Any) -> dict[str, Any]:
+    return {"profile": "mini", "serial": serial, "fresh": True, "seconds": {"up": up},
+            "chapters": [{"number": n, "provision_seconds": s}
+                         for n, s in enumerate(seconds, 1)], **extra}
+
+
+def test_p1_compares_a_serial_e2e_report_with_the_parallel_snapshot(labs: dict) -> None:
+    from webfarm import benchup
+
+    out = benchup.serial(labs["mini"], _report(True, 800.0, [500.0, 200.0]),
+                         _report(False, 546.0, [399.0, 142.0], date="2026-11-28"))
+    assert (out["serial_total_s"], out["parallel_total_s"]) == (1500.0, 1087.0)
+    assert out["ratio"] == round(1500 / 1087, 3) and out["chapters_s"] == {1: 500.0, 2: 200.0}
+    assert out["parallel_date"] == "2026-11-28"
+
+
+@pytest.mark.parametrize(("mine", "theirs", "says"), [
+    (_report(False, 1, [1]), _report(False, 1, [1]), "brought up tier-parallel"),
+    (None, _report(False, 1, [1]), "brought up tier-parallel"),
+    (_report(True, 1, [1], fresh=False), _report(False, 1, [1]), "not a fresh mini lab"),
+    (_report(True, 1, [1]), None, "no tier-parallel e2e snapshot"),
+    (_report(True, 1, [1]), _report(True, 1, [1]), "no tier-parallel e2e snapshot"),
+    (_report(True, 1, [None]), _report(False, 1, [1]), "failed midway"),  # type: ignore[list-item]
+])
+def test_p1_refuses_what_it_cannot_compare(labs: dict, mine: Any, theirs: Any,
+                                           says: str) -> None:
+    from webfarm import benchup
+
+    with pytest.raises(benchup.SerialError, match=says) as info:
+        benchup.serial(labs["mini"], mine, theirs)
+    assert "Fix:" in str(info.value)
 
 
 def test_p3_commands(labs: dict) -> None:
