@@ -101,3 +101,51 @@ def test_parse_samples_reads_codes_and_ok_and_skips_broken_lines() -> None:
     assert parse_samples(text) == [Sample(100.0, True), Sample(100.5, False),
                                    Sample(101.5, False), Sample(102.0, True)]
     assert outage(parse_samples(text)) == 2.0
+
+
+def test_the_fast_probe_asks_with_the_host_header_and_counts_a_dead_port(tmp_path: Path) -> None:
+    """The http-fast loop, run here against a loopback HTTP server: each request carries the
+    Host header and is logged with its code; against a closed port every request fails
+    (000); the loop ends early once LOG.stop exists."""
+    import http.server
+    import socket
+    import threading
+
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Host", ""))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"app1\n")
+
+        def log_message(self, *_a: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    try:
+        for port, want in ((server.server_address[1], "200"), (dead, "000")):
+            log = tmp_path / f"fast-{port}.log"
+            script = drills.probe_script("http-fast", f"http://127.0.0.1:{port}/health", 30,
+                                         0.05, str(log), "www.lab.example")
+            subprocess.run(["bash", "-c", script], check=True, timeout=10)
+            deadline = time.monotonic() + 25  # a few requests (slow on a busy host: nice 19)
+            while time.monotonic() < deadline and not (
+                    log.exists() and len(log.read_text().splitlines()) >= 5):
+                time.sleep(0.1)
+            (tmp_path / f"fast-{port}.log.stop").touch()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not (
+                    log.exists() and log.read_text().rstrip().endswith("done")):
+                time.sleep(0.1)
+            samples = drills.parse_samples(log.read_text())
+            assert len(samples) >= 5, log.read_text()
+            assert {ln.split()[1] for ln in log.read_text().splitlines()[:-1]} == {want}
+    finally:
+        server.shutdown()
+    assert seen and set(seen) == {"www.lab.example"}
