@@ -107,25 +107,31 @@ def _logged(cmd: list[str], log: TextIO | _Timed, timeout: float) -> int:
         return -1
 
 
+def sync_command(host: str, ssh_config: Path = SSH_CONFIG) -> list[str]:
+    """One rsync that copies provision/ and the host's rendered files to /vagrant on it:
+    ``-R`` keeps each source's path below the ``/./`` marker (``provision/``,
+    ``.lab/hosts/HOST/``), ``--delete`` works inside each, and the remote side creates
+    /vagrant first. One ssh session per host: under TCG every process the guest starts
+    costs, and this was four (two ``mkdir`` and two rsyncs)."""
+    root = paths.ROOT.resolve()
+    sources = [f"{root}/./{d.resolve().relative_to(root).as_posix()}/"
+               for d in (paths.PROVISION_DIR, render.HOSTS_DIR / host)]
+    rsh = f"ssh -F {ssh_config} -o BatchMode=yes"
+    return ["rsync", "-aR", "--delete", "-e", rsh, "--rsync-path",
+            f"sudo mkdir -p {paths.GUEST_ROOT} && sudo rsync", *sources,
+            f"{host}:{paths.GUEST_ROOT}/"]
+
+
 def sync(lab: Lab, hosts: list[Host], ssh_config: Path = SSH_CONFIG) -> None:
     """Copy provision/ and each host's rendered files to /vagrant on the host."""
     def one(h: Host) -> None:
-        rsh = f"ssh -F {ssh_config} -o BatchMode=yes"
-        base = ["rsync", "-a", "--delete", "-e", rsh, "--rsync-path", "sudo rsync"]
         log = LOG_DIR / h.name / "sync.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("a", encoding="utf-8") as fh:
-            for src, dest in ((f"{paths.PROVISION_DIR}/", f"{paths.guest('provision')}/"),
-                              (f"{render.HOSTS_DIR}/{h.name}/",
-                               f"{paths.guest_host_dir(h.name)}/")):
-                mkdir = _logged(ssh_cmd(h.name, f"sudo mkdir -p {dest}", ssh_config), fh, 120)
-                if mkdir != 0:
-                    raise ChapterFailed(f"creating {dest} on {h.name} failed (ssh exit {mkdir}); "
-                                        f"see {log}")
-                code = _logged([*base, src, f"{h.name}:{dest}"], fh, 300)
-                if code != 0:
-                    raise ChapterFailed(f"copying {src} to {h.name} failed (rsync exit "
-                                        f"{code}); see {log}")
+            code = _logged(sync_command(h.name, ssh_config), fh, 300)
+        if code != 0:
+            raise ChapterFailed(f"copying provision/ and .lab/hosts/{h.name}/ to {h.name}:"
+                                f"{paths.GUEST_ROOT} failed (rsync exit {code}); see {log}")
 
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
         list(pool.map(one, hosts))
