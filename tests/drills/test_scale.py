@@ -14,8 +14,8 @@ for `invoke scale app N` (the drill tries it itself before it ends). The lab.yml
 back to N, so lab.yml, the Vagrantfile and the diagrams end as they began.
 Result: .lab/drills/scale.json.
 
-It boots a VM and runs every chapter on it, minutes under TCG: `invoke e2e` runs it last, once
-every other drill is done (webfarm.chapters), and so does `invoke drill all`.
+Not in `invoke drill all` nor `invoke e2e` (Chapter.on_demand_drills): it boots a VM and runs
+every chapter on it, minutes under TCG. Run it with `invoke drill scale`.
 """
 
 from __future__ import annotations
