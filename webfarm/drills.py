@@ -96,14 +96,25 @@ class Served:
     t: float  # seconds since the epoch on the probing host
     ok: bool
     server: str  # who answered (the first word of the body), "" when nothing did
+    seconds: float | None = None  # how long the request took (curl's time_total)
+
+
+def _float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def parse_served(text: str) -> list[Served]:
-    """Parse ``http-served`` probe lines ``EPOCH CODE [SERVER]``."""
+    """Parse ``http-served`` probe lines ``EPOCH CODE SECONDS [SERVER]`` (and the older
+    ``EPOCH CODE [SERVER]``, without the request's duration)."""
     out = []
     for t, rest in _probe_lines(text):
         ok = rest[0] == "200"
-        out.append(Served(t, ok, rest[1] if ok and len(rest) > 1 else ""))
+        seconds = _float(rest[1]) if len(rest) > 1 else None
+        who = rest[2 if seconds is not None else 1:][:1]
+        out.append(Served(t, ok, who[0] if ok and who else "", seconds))
     return out
 
 
@@ -135,14 +146,15 @@ print("done", flush=True)
 
 
 def probe_script(kind: str, target: str, duration: float, interval: float,
-                 log: str, extra: str = "") -> str:
+                 log: str, extra: str = "", timeout: float = 1) -> str:
     """Shell for a bounded probe loop (runs detached on the client). It ends after
     ``duration`` seconds, or sooner once ``LOG.stop`` exists (:meth:`Probe.stop_and_read`).
 
     Kinds: ``http`` logs the status code; ``http-served`` also the first word of the body
     (an app server's /health answers its own name: who served the request); ``dns`` logs
     ok or fail; ``http-fast`` logs the status code like ``http`` from one Python process
-    (``extra``: the Host header), see :data:`FAST_PROBE`."""
+    (``extra``: the Host header), see :data:`FAST_PROBE`. ``timeout``: how long one HTTP
+    request may take before it counts as failed (curl's --max-time)."""
     suffix = ""
     if kind == "http-fast":
         args = " ".join(shlex.quote(str(a)) for a in
@@ -150,14 +162,14 @@ def probe_script(kind: str, target: str, duration: float, interval: float,
         return (f"nohup python3 -u -c {shlex.quote(FAST_PROBE)} {args} > {shlex.quote(log)} "
                 "2>&1 &")
     if kind == "http":
-        check = (f"code=$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 1 "
+        check = (f"code=$(curl -s -o /dev/null -w '%{{http_code}}' --max-time {timeout:g} "
                  f"{shlex.quote(target)} {extra} || true)")
     elif kind == "http-served":
         body = shlex.quote(f"{log}.body")
-        check = (f"code=$(curl -s -o {body} -w '%{{http_code}}' --max-time 1 "
-                 f"{shlex.quote(target)} {extra} || true); "
+        check = (f"out=$(curl -s -o {body} -w '%{{http_code}} %{{time_total}}' --max-time "
+                 f"{timeout:g} {shlex.quote(target)} {extra} || true); "
                  f"who=$(head -c 64 {body} 2>/dev/null | head -n 1 | tr -cd 'a-z0-9-'); "
-                 f"rm -f {body}")
+                 f"rm -f {body}; code=${{out:-000 0}}")
         suffix = " $who"
     elif kind == "dns":
         # dig prints its errors (";; communications error ...") on stdout: only a line that
@@ -178,10 +190,11 @@ class Probe:
     """A probe loop on a host: start(), then stop_and_read() for the samples."""
 
     def __init__(self, host: Runner, kind: str, target: str, *, duration: float = 60,
-                 interval: float = 0.2, extra: str = "", name: str = "probe") -> None:
+                 interval: float = 0.2, extra: str = "", name: str = "probe",
+                 timeout: float = 1) -> None:
         self.host, self.duration = host, duration
         self.log = f"/tmp/webfarm-{name}.log"
-        self.script = probe_script(kind, target, duration, interval, self.log, extra)
+        self.script = probe_script(kind, target, duration, interval, self.log, extra, timeout)
         self.started = 0.0
 
     def start(self) -> None:

@@ -5,7 +5,11 @@ added (``invoke scale app N+1``) and later removed (``invoke scale app N``); eac
 the server that gave it. The milestones of both scales are read on the client's clock (the
 probe's), so every figure below is a difference of two times on one clock:
 
-- ``failed_requests``: answers other than 200 (a visitor's error page or timeout). Must be 0.
+- ``failed_requests``: answers other than 200 (a visitor's error page, or no answer within the
+  probe's timeout, TIMEOUT_S). Must be 0.
+- ``slow_requests``, ``slowest_s``: answers that took longer than SLOW_S, and the slowest.
+  Reported, not judged: under TCG a guest busy with the scale's own work (a boot, chapter
+  runs, ssh sessions ending) answers late now and then; the drill is about errors.
 - ``serving_s``: from the moment every chapter ran on the new host (``new-hosts-built``: the
   balancers do not know it yet) until the first answer it gave through the VIP. What it
   covers: the balancers' own chapter runs (the pools learn of it) and the directors' first
@@ -25,6 +29,8 @@ from typing import Any
 from webfarm.drills import Sample, Served, outage
 
 DRAIN_SLACK_S = 2.0  # a request in flight when the drain ended may still be answered
+TIMEOUT_S = 5.0  # a visitor's patience: no 200 within it is a failed request
+SLOW_S = 1.0  # a slower answer is counted (slow_requests), not failed
 SERVE_GRACE_S = 30.0  # the new server answers at most this long after the scale out ended
 
 
@@ -50,6 +56,9 @@ def figures(samples: list[Served], new: str, marks: dict[str, float]) -> dict[st
     return {
         "requests": len(samples),
         "failed_requests": sum(not s.ok for s in samples),
+        "slow_requests": sum(s.ok and (s.seconds or 0) > SLOW_S for s in samples),
+        "slowest_s": max((s.seconds for s in samples if s.ok and s.seconds is not None),
+                         default=None),
         "outage_s": outage([Sample(s.t, s.ok) for s in samples]),
         "serving_s": _delta(first, marks.get("out-new-hosts-built")),
         "serving_from_start_s": _delta(first, marks.get("out-start")),

@@ -46,7 +46,7 @@ def test_scale_drill() -> None:
     vip = lab.vips_served_by(ROLE)[0]
     probe = Probe(client, "http-served", f"http://{vip.address}/health", duration=PROBE_MAX_S,
                   interval=INTERVAL_S, extra=f"-H 'Host: {vip.name}.{lab.domain}'",
-                  name="drill-scale")
+                  name="drill-scale", timeout=scaledrill.TIMEOUT_S)
     marks: dict[str, float] = {}
     details: dict[str, object] = {"role": ROLE, "before": before, "vip": vip.name}
 

@@ -19,6 +19,14 @@ junk
 """
 
 
+def test_parse_served_with_each_request_s_duration() -> None:
+    got = drills.parse_served("1000.0 200 0.312 app1\n1000.5 000 5.001 \n1001.0 200 1.7 app2\n")
+    assert [(s.ok, s.server, s.seconds) for s in got] == [
+        (True, "app1", 0.312), (False, "", 5.001), (True, "app2", 1.7)]
+    fig = scaledrill.figures(got, "app3", {})
+    assert (fig["failed_requests"], fig["slow_requests"], fig["slowest_s"]) == (1, 1, 1.7)
+
+
 def test_parse_served() -> None:
     got = drills.parse_served(LOG)
     assert [(s.t, s.ok, s.server) for s in got] == [
@@ -43,9 +51,11 @@ def test_the_served_probe_logs_who_answered(tmp_path: Path) -> None:
     text = log.read_text()
     assert text.rstrip().endswith("done")
     lines = [ln.split() for ln in text.splitlines()[:-1]]
-    assert lines and all(parts[2] == "app3" for parts in lines)
+    # EPOCH CODE SECONDS SERVER
+    assert lines and all(parts[3] == "app3" and float(parts[2]) >= 0 for parts in lines)
     # curl's file:// answers have no HTTP code: 000, which the parser counts as failed
     assert {parts[1] for parts in lines} == {"000"}
+    assert all(s.seconds is not None and not s.ok for s in drills.parse_served(text))
 
 
 def served(*rows: tuple[float, bool, str]) -> list[Served]:
