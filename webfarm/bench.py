@@ -236,6 +236,14 @@ def main(parts_option: Iterable[str] | str | None = None, profile_option: str | 
                         f"--part {','.join(failed)}")
 
 
+def _commit() -> str | None:
+    """The checkout's commit, for each part: a part keeps its result until measured again,
+    so the parts of one snapshot may come from different commits."""
+    from webfarm import e2edocs
+
+    return e2edocs.commit(paths.ROOT)
+
+
 def _why_not(name: str) -> str:
     if name in ("sweep", "up-again", "serial"):
         return (f"opt-in (invoke bench --part {name}); not run yet"
@@ -272,6 +280,7 @@ def run_parts(lab: topology.Lab, parts: list[str], results: dict[str, Any]) -> l
         try:
             data = _run_one(name, lab, log)
             results["parts"][name] = {"status": "measured", "date": now_iso(),
+                                      "commit": _commit(),
                                       "seconds": round(time.monotonic() - start, 1),
                                       "log": log.name, **data}
             _progress(name, f"done in {time.monotonic() - start:.0f} s")

@@ -281,8 +281,9 @@ def sections(data: dict[str, Any]) -> tuple[str, dict[str, str]]:
     """The page's generated part and its plots ({file name under PLOTS/: svg})."""
     parts = data.get("parts") or {}
     host = data.get("host") or {}
-    md = [f"Measured by `invoke bench` on profile `{_n(data.get('profile'))}`, commit "
-          f"`{_n(data.get('commit'))}`, {str(data.get('date') or '?')[:10]}, on a host with "
+    md = [f"Measured by `invoke bench` on profile `{_n(data.get('profile'))}` (snapshot of "
+          f"commit `{_n(data.get('commit'))}`, {str(data.get('date') or '?')[:10]}; each part "
+          "keeps its last measurement, with its own date), on a host with "
           f"{_n(host.get('cores'))} cores and {_n(host.get('mem_mb'))} MB of RAM "
           f"({_n(host.get('accel'))}). Raw figures: "
           f"[results.json](assets/bench/results.json).\n"]
@@ -297,7 +298,8 @@ def sections(data: dict[str, Any]) -> tuple[str, dict[str, str]]:
                       f"{_n(why or 'no reason recorded')}.\n")
             continue
         when = str(part.get("date") or "?")[:16].replace("T", " ")
-        md.append(f"How: {_n(part.get('method'))}. Measured {when} UTC.\n\n")
+        at = f", commit `{part['commit']}`" if part.get("commit") else ""
+        md.append(f"How: {_n(part.get('method'))}. Measured {when} UTC{at}.\n\n")
         text, figs = SECTIONS[name](part)
         md.append(text)
         for file, svg in figs.items():

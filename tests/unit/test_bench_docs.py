@@ -106,7 +106,7 @@ def test_page_with_a_snapshot(tmp_path: Path) -> None:
     path.write_text(json.dumps({**RESULTS, "date": "2026-11-28T18:30:00+00:00",
                                 "commit": "abc123"}))
     page = benchdocs.expand_page(f"# B\n\n{benchdocs.MARKER}\n", "bench.md", path)
-    assert "profile `mini`, commit `abc123`, 2026-11-28" in page
+    assert "profile `mini` (snapshot of commit `abc123`, 2026-11-28" in page
     assert "| 2 app servers | 3 | 3 | 230.1 | 236.4 | 240.2 |" in page
     assert "| 1 app server | 3 | 3 | 180 | 181.5 | 190 |" in page
     assert "| 2 app servers | 97 | 60 | 20 |" in page  # CPU medians: host, app1, lb1
