@@ -224,9 +224,12 @@ def main(profile: str = "mini", upto: int | None = None, keep: bool = False,
 
 def _snapshot(report: Report) -> None:
     """The report's copy in the checkout, docs/assets/e2e-report.json, for the drills page
-    and the chapter pages (webfarm.e2edocs); only a run that measured drills writes one."""
+    and the chapter pages (webfarm.e2edocs); only a run that measured drills writes one, and
+    never a --serial run (bench's P1 compares it with the tier-parallel snapshot)."""
     from webfarm import e2edocs
 
+    if report.serial:
+        return
     try:
         written = e2edocs.write_snapshot(dict(report.__dict__))
     except Exception as err:  # a side output for the docs: it never fails a finished run
