@@ -227,6 +227,10 @@ class Browser:
             if nav.get("errorText"):
                 result.errors.append(f"navigation failed: {nav['errorText']}")
             self._wait_loaded(session, deadline, settle, url)
+            # the fonts, then two animation frames: the page is painted, not just loaded (a
+            # starved browser on a busy host took a shot of a page not painted yet)
+            self.call("Runtime.evaluate", {"expression": PAINTED, "awaitPromise": True},
+                      session=sid, timeout=max(1.0, deadline - time.monotonic()))
             shot = self.call("Page.captureScreenshot", {"format": "png"}, session=sid,
                              timeout=max(1.0, deadline - time.monotonic()))
             result.png = base64.b64decode(shot["data"])
@@ -256,6 +260,12 @@ class Browser:
                 if loaded and now - last_net >= settle:
                     return
                 session.cond.wait(min(0.25, deadline - now))
+
+
+# ... or 5 s, whichever comes first (a tab that gets no frames must not hang the visit)
+PAINTED = ("Promise.race([document.fonts.ready.then(() => new Promise(done => "
+           "requestAnimationFrame(() => requestAnimationFrame(() => done(true))))), "
+           "new Promise(done => setTimeout(() => done(false), 5000))])")
 
 
 def _high(fd: int) -> int:
