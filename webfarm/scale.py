@@ -102,10 +102,15 @@ def chapter_changes(old: dict[str, dict[Path, str]], new: dict[str, dict[Path, s
     return out
 
 
+def holder_roles(lab: Lab, hosts: list[Host]) -> set[str]:
+    """The holder roles (director, dblb) of every VIP whose pool role one of ``hosts``
+    carries: the roles that send traffic to them."""
+    return {v.holder for v in lab.vips.values() if any(v.pool in h.roles for h in hosts)}
+
+
 def balancers_of(lab: Lab, hosts: list[Host]) -> list[str]:
-    """The hosts that send traffic to ``hosts``: the holders (directors, DB balancers) of
-    every VIP whose pool role one of ``hosts`` carries, in lab.yml order."""
-    holders = {v.holder for v in lab.vips.values() if any(v.pool in h.roles for h in hosts)}
+    """The hosts that send traffic to ``hosts`` (:func:`holder_roles`), in lab.yml order."""
+    holders = holder_roles(lab, hosts)
     return [h.name for h in lab.hosts.values() if holders & set(h.roles)]
 
 
@@ -128,9 +133,10 @@ def late_from(lab: Lab, added: list[Host]) -> dict[str, int]:
     Nagios); the monitor waits from its monitoring chapter on. Every other run of a host
     that stays needs nothing from the new hosts and goes while they boot."""
     out: dict[str, int] = {}
-    holders = {v.holder for v in lab.vips.values() if any(v.pool in h.roles for h in added)}
+    holders = holder_roles(lab, added)
+    new = {a.name for a in added}
     for host in lab.hosts.values():
-        if host.name in {a.name for a in added}:
+        if host.name in new:
             continue
         numbers = [ch.number for role in holders & set(host.roles)
                    if (ch := pool_chapter(role)) is not None]
