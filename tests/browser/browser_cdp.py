@@ -19,6 +19,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ class PageResult:
     errors: list[str] = field(default_factory=list)  # console errors, exceptions, failures
     requests: list[str] = field(default_factory=list)  # every URL the page asked for
     png: bytes = b""
+    shots: int = 0  # screenshots taken: more than 1 when the first did not look rendered
     seconds: float = 0.0
 
 
@@ -205,9 +207,15 @@ class Browser:
 
     # -- one page -----------------------------------------------------------------------------
 
-    def visit(self, url: str, timeout: float = 60.0, settle: float = 1.0) -> PageResult:
+    def visit(self, url: str, timeout: float = 60.0, settle: float = 1.0,
+              rendered: Callable[[bytes], bool] | None = None) -> PageResult:
         """Open ``url`` in a new tab, wait for its load event and a quiet network, take a
-        screenshot, close the tab. Raises :class:`BrowserError` on a timeout."""
+        screenshot, close the tab. Raises :class:`BrowserError` on a timeout.
+
+        ``rendered(png)`` says whether a screenshot shows a painted page; until it does, the
+        screenshot is taken again every :data:`RESHOOT_S` seconds while the page's
+        ``timeout`` lasts, and the last one is returned (a starved browser on a busy host
+        can take a shot before the first paint; a page that never paints stays blank)."""
         start = time.monotonic()
         deadline = start + timeout
         result = PageResult(url)
@@ -231,9 +239,15 @@ class Browser:
             # starved browser on a busy host took a shot of a page not painted yet)
             self.call("Runtime.evaluate", {"expression": PAINTED, "awaitPromise": True},
                       session=sid, timeout=max(1.0, deadline - time.monotonic()))
-            shot = self.call("Page.captureScreenshot", {"format": "png"}, session=sid,
-                             timeout=max(1.0, deadline - time.monotonic()))
-            result.png = base64.b64decode(shot["data"])
+            while True:
+                shot = self.call("Page.captureScreenshot", {"format": "png"}, session=sid,
+                                 timeout=max(1.0, deadline - time.monotonic()))
+                result.png = base64.b64decode(shot["data"])
+                result.shots += 1
+                if (rendered is None or rendered(result.png)
+                        or time.monotonic() + RESHOOT_S >= deadline):
+                    break
+                time.sleep(RESHOOT_S)
             with session.cond:
                 events = list(session.events)
             _collect(events, result)
@@ -262,6 +276,7 @@ class Browser:
                 session.cond.wait(min(0.25, deadline - now))
 
 
+RESHOOT_S = 1.0  # seconds between two screenshots of a page that did not look rendered
 # ... or 5 s, whichever comes first (a tab that gets no frames must not hang the visit)
 PAINTED = ("Promise.race([document.fonts.ready.then(() => new Promise(done => "
            "requestAnimationFrame(() => requestAnimationFrame(() => done(true))))), "

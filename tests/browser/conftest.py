@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from typing import Any
 
 import pytest
 from browser_cdp import Browser, BrowserError, PageResult
+
+from webfarm.screenshot import MIN_COLOURS, png_info
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS_LAB = "tests/fixtures/lab.yml"
@@ -101,6 +104,14 @@ def page_paths(site: Path) -> list[str]:
     return out
 
 
+def looks_rendered(png: bytes) -> bool:
+    """The test's own measure of a painted page (test_screenshots_are_not_blank)."""
+    try:
+        return png_info(png, colour_limit=MIN_COLOURS).colours >= MIN_COLOURS
+    except (ValueError, zlib.error):
+        return False
+
+
 @dataclass
 class Visits:
     results: dict[str, PageResult]
@@ -123,7 +134,8 @@ def visits(chromium_binary: str, server: Server,
         while todo or running:
             while todo and len(running) < CONCURRENCY and time.monotonic() < deadline:
                 path = todo.pop(0)
-                running[pool.submit(browser.visit, server.base + path, PAGE_TIMEOUT)] = path
+                running[pool.submit(browser.visit, server.base + path, PAGE_TIMEOUT,
+                                    rendered=looks_rendered)] = path
             if not running:
                 break
             done, _ = wait(running, timeout=PAGE_TIMEOUT + 30, return_when=FIRST_COMPLETED)

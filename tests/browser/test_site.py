@@ -118,7 +118,8 @@ def test_screenshots_are_not_blank(visits: Visits) -> None:
             continue
         if (info.width, info.height) != WINDOW or info.colours < MIN_COLOURS:
             found.append(f"{_where(path)}: {info.width}x{info.height}, {info.colours} "
-                         "colour(s)")
+                         f"colour(s), the last of {res.shots} screenshot(s) in "
+                         f"{res.seconds} s")
     assert not found, "blank or odd screenshots:\n" + "\n".join(found)
 
 
