@@ -23,7 +23,7 @@
 #     an msdos disk, root by LABEL=root, net.ifnames=0 (eth0, eth1, ...);
 #   * systemd-networkd: DHCP on every NIC through 99-webfarm-dhcp.network (sorts after
 #     Vagrant's 50-vagrant-ethN.network), systemd-networkd-wait-online masked, resolved on;
-#   * SSH host keys generated at first boot, empty machine-id;
+#   * SSH host keys (ECDSA, Ed25519) generated at first boot, empty machine-id;
 #   * user vagrant (password vagrant), passwordless sudo, Vagrant's insecure RSA key;
 #   * an offline package cache: the packages of the list, with every dependency not already
 #     installed, in /var/lib/webfarm/debs/ with a Packages index. It is NOT in sources.list; a
@@ -273,18 +273,24 @@ for unit in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_re
   ln -sf /dev/null "$ROOTFS/etc/systemd/system/$unit"
 done
 
-# SSH: host keys made at first boot; sshd -t must run after ssh-keygen -A
+# SSH: host keys made at first boot (each VM its own), ECDSA and Ed25519 only: an RSA key
+# (what ssh-keygen -A adds) is a search for two 1536-bit primes, 10-30 s of CPU under TCG for
+# every VM of a boot that starts them all at once, and nothing here needs it (OpenSSH and
+# Vagrant's net-ssh take an ECDSA host key). sshd -t must run after the keys exist; systemd
+# reads $$ as one $.
 rm -f "$ROOTFS"/etc/ssh/ssh_host_*
 mkdir -p "$ROOTFS/etc/systemd/system/ssh.service.d"
 cat >"$ROOTFS/etc/systemd/system/ssh.service.d/10-webfarm-host-keys.conf" <<'EOF'
 [Service]
 ExecStartPre=
-ExecStartPre=/usr/bin/ssh-keygen -A
+ExecStartPre=/bin/sh -c 'for t in ecdsa ed25519; do k=/etc/ssh/ssh_host_$${t}_key; [ -s "$$k" ] || ssh-keygen -q -t "$$t" -N "" -f "$$k"; done'
 ExecStartPre=/usr/sbin/sshd -t
 EOF
 mkdir -p "$ROOTFS/etc/ssh/sshd_config.d"
 cat >"$ROOTFS/etc/ssh/sshd_config.d/10-webfarm.conf" <<'EOF'
 UseDNS no
+HostKey /etc/ssh/ssh_host_ecdsa_key
+HostKey /etc/ssh/ssh_host_ed25519_key
 EOF
 
 # vagrant user
