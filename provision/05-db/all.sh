@@ -167,6 +167,13 @@ galera_wait_synced() {
   done
 }
 
+galera_conf_differs() {
+  # galera_conf_differs NEW OLD: do the two node configurations differ in anything but
+  # comments and wsrep_cluster_address?
+  local filter='/^[[:space:]]*(#|$)/d; /^[[:space:]]*wsrep_cluster_address[[:space:]]*=/d'
+  ! cmp -s <(sed -E "$filter" "$1") <(sed -E "$filter" "$2")
+}
+
 db_galera_node() {
   # Everything a Galera node needs, once per host whatever its number of DB roles.
   [ "${DB_GALERA_NODE_DONE:-0}" = 1 ] && return 0
@@ -179,10 +186,24 @@ db_galera_node() {
 
   # 2. The node's configuration (a file that sorts after the distribution's own), and a
   #    unit drop-in so that a node that found no cluster at boot keeps trying to join.
-  local before=$WF_CHANGES config_changed=0
+  #    A new or departing node changes only wsrep_cluster_address (and the comment that counts
+  #    the nodes): that list is read when a node starts and looks for the cluster, while a
+  #    running node learns every member from the cluster itself. So such a change is written
+  #    for the next start and restarts nothing (a scale of the DB tier never restarts the
+  #    nodes that stay); any other change of the file, or of the drop-in, restarts this node.
+  local conf="$WF_PATH_MYSQL_CONF_D/90-webfarm-galera.cnf" before config_changed=0
   DB_GALERA_WAITING=0
-  wf_put "$WF_FILES/05-db/90-webfarm-galera.cnf" \
-    "$WF_PATH_MYSQL_CONF_D/90-webfarm-galera.cnf" 0644 root:root
+  if [ -f "$conf" ] && ! galera_conf_differs "$WF_FILES/05-db/90-webfarm-galera.cnf" "$conf"
+  then
+    before=$WF_CHANGES
+    wf_put "$WF_FILES/05-db/90-webfarm-galera.cnf" "$conf" 0644 root:root
+    if [ "$WF_CHANGES" != "$before" ]; then
+      wf_log "only the node list (wsrep_cluster_address) changed: written for the next start," \
+        "this running node is not restarted"
+    fi
+  fi
+  before=$WF_CHANGES
+  wf_put "$WF_FILES/05-db/90-webfarm-galera.cnf" "$conf" 0644 root:root
   wf_put "$WF_FILES/05-db/mariadb-webfarm.conf" \
     "/etc/systemd/system/$WF_SVC_MARIADB.service.d/webfarm.conf" 0644 root:root
   if [ "$WF_CHANGES" != "$before" ]; then
@@ -226,6 +247,13 @@ db_galera_node() {
 
 # =============================================================================================
 # Galera arbitrator (the db_mgmt host, when the number of nodes is even)
+
+db_galera_no_arbitrator() {
+  # An odd number of nodes needs no tie-breaker: a garbd left from an even count (before a
+  # node was added) is stopped and disabled. It leaves the cluster cleanly; the nodes keep
+  # their quorum. Nothing to do where garbd was never installed.
+  wf_service_off "$WF_SVC_GARB"
+}
 
 db_galera_arbitrator() {
   # shellcheck disable=SC2086  # WF_PKG_ARBITRATOR is a list of package names
