@@ -125,16 +125,24 @@ def pool_chapter(role: str) -> chapters.Chapter | None:
     return next((c for c in chapters.CHAPTERS if role in c.roles), None)
 
 
+# The chapter in which the Galera arbitrator's host (garbd on db_mgmt) learns of a new node:
+# with an odd count garbd stops. It waits until the new node has joined, so the cluster
+# never runs without its tie-breaker while it still has an even number of nodes.
+ARBITRATOR_CHAPTER = ("db_mgmt", "05-db")
+
+
 def late_from(lab: Lab, added: list[Host]) -> dict[str, int]:
     """{host that stays: the first chapter number at which it waits for the new hosts}.
 
     A balancer of a pool the new hosts join waits from its pool chapter on (and so does
     every later chapter of it, which may look at the pool: the directors' IPVS check in
-    Nagios); the monitor waits from its monitoring chapter on. Every other run of a host
-    that stays needs nothing from the new hosts and goes while they boot."""
+    Nagios); the monitor waits from its monitoring chapter on; with new Galera nodes, the
+    arbitrator's host waits from the DB chapter on. Every other run of a host that stays
+    needs nothing from the new hosts and goes while they boot."""
     out: dict[str, int] = {}
     holders = holder_roles(lab, added)
     new = {a.name for a in added}
+    new_nodes = lab.engine == dbplan.GALERA and any(dbplan.is_node(lab, a) for a in added)
     for host in lab.hosts.values():
         if host.name in new:
             continue
@@ -142,6 +150,9 @@ def late_from(lab: Lab, added: list[Host]) -> dict[str, int]:
                    if (ch := pool_chapter(role)) is not None]
         numbers += [chapters.get(slug).number for role, slug in WATCHER_CHAPTERS.items()
                     if role in host.roles]
+        role, slug = ARBITRATOR_CHAPTER
+        if new_nodes and role in host.roles:
+            numbers.append(chapters.get(slug).number)
         if numbers:
             out[host.name] = min(numbers)
     return out

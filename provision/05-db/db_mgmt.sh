@@ -3,7 +3,8 @@
 #
 # Galera: the operator's console (a MariaDB client), and, when the number of nodes is even,
 # garbd, the arbitrator: a member that votes but stores nothing, so that a failure taking half
-# the nodes still leaves a majority (with an odd number of nodes there is nothing to add).
+# the nodes still leaves a majority (with an odd number of nodes there is nothing to add, and
+# a garbd left from an even count is stopped).
 # NDB: ndb_mgmd, the management node: it hands config.ini to every data and SQL node and
 # arbitrates when the data nodes lose sight of each other. It starts first.
 
@@ -12,6 +13,8 @@ if [ "$DB_ENGINE" = galera ]; then
   wf_install $WF_PKG_DB_CLIENT
   if [ "$DB_ARBITRATOR" = 1 ]; then
     db_galera_arbitrator
+  else
+    db_galera_no_arbitrator
   fi
   return 0
 fi

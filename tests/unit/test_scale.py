@@ -125,6 +125,30 @@ def test_a_new_galera_node_defers_the_db_balancers() -> None:
                                                    for r in passes.late]
     assert all(chapters.get(r.chapter).number < 6 for r in passes.early if "dblb1" in r.hosts)
     assert all("dblb1" not in r.hosts for r in passes.new)
+    # garbd stops only once the new node is in: its host's DB chapter is a late run
+    assert p.late["mgm1"] == 5
+    assert ("05-db", (), ("mgm1",)) in [(r.chapter, r.new, r.rerun) for r in passes.late]
+    assert all("mgm1" not in r.hosts for r in passes.early if r.chapter == "05-db")
+
+
+def test_a_new_galera_node_in_mini() -> None:
+    """db3 (dblb, db_data, db_sql like db1): the nodes that stay rewrite their node list
+    while it boots; the DB balancers wait from 06, the arbitrator's host (mon1) from 05."""
+    p, _, new = plan("mini", "db_data", 2, 3)
+    assert p.added == ["db3"]
+    assert p.late == {"db1": 6, "db2": 6, "mon1": 5}
+    passes = scale.runs(p, new)
+    early = [(r.chapter, r.rerun) for r in passes.early]
+    assert ("05-db", ("db1", "db2")) in early
+    assert [r.chapter for r in passes.new] == ["01-base", "02-dns", "05-db", "06-dblb",
+                                               "08-monitor"]
+    assert [(r.chapter, r.rerun) for r in passes.late] == [
+        ("05-db", ("mon1",)), ("06-dblb", ("db1", "db2")), ("08-monitor", ("mon1",))]
+
+
+def test_adding_app_servers_keeps_the_arbitrator_early() -> None:
+    p, _, _ = plan("mini", "app", 2, 3)
+    assert "mon1" in p.late and p.late["mon1"] == 8  # the monitor only
 
 
 def test_scale_in_reruns_the_changed_chapters_on_the_hosts_that_stay() -> None:
