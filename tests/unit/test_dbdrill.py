@@ -105,6 +105,30 @@ def test_writer_logs_every_failed_attempt_and_ends(tmp_path: Path) -> None:
     assert not (tmp_path / "password").exists()
 
 
+@pytest.mark.skipif(not _php_has_pdo_mysql(), reason="php without PDO mysql")
+def test_writer_ends_at_its_stop_file(tmp_path: Path) -> None:
+    """With no server, each attempt fails at once; the writer would go on for 60 s but
+    ends within about a second of the stop file appearing, and says done."""
+    config = cfg(host="127.0.0.1", port=9, duration_s=60, max_writes=100000, pause_s=0.05)
+    (tmp_path / "writer.php").write_text(dbdrill.writer_script(config), encoding="utf-8")
+    (tmp_path / "password").write_text("secret\n", encoding="utf-8")
+    proc = subprocess.Popen([PHP, "writer.php"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)
+        (tmp_path / config.stop_file).touch()
+        stopped = time.monotonic()
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    log = dbdrill.parse_log(out)
+    assert proc.returncode == 0, err
+    assert log.done and log.attempts
+    assert time.monotonic() - stopped < 10
+
+
 @needs_php
 def test_writer_without_password_file_says_so(tmp_path: Path) -> None:
     (tmp_path / "writer.php").write_text(dbdrill.writer_script(cfg()), encoding="utf-8")
@@ -363,6 +387,15 @@ def test_writer_start_wait_and_kill() -> None:
     assert w.stop_and_read().done and w.last_text == LOG
     kills = [c for c in host.asked if "kill 4242" in c]
     assert kills and "/proc/4242/cmdline" in kills[0]
+
+
+def test_writer_stopped_now_gets_its_stop_file() -> None:
+    host = FakeHost({"setsid nohup timeout": (0, "4242\n"),
+                     "cat /tmp/webfarm-dbdrill-t/writer.log": (0, LOG)})
+    w = dbdrill.Writer(host, cfg(), "pw", "t")
+    w.start()
+    assert w.stop_now_and_read(grace=1).done
+    assert "touch /tmp/webfarm-dbdrill-t/stop" in host.asked
 
 
 def test_writer_that_never_writes_says_why() -> None:
