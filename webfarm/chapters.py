@@ -182,7 +182,7 @@ CHAPTERS: tuple[Chapter, ...] = (
                      "paths.apache_group"),
             drills=("nagios",),
             # adds an app server (every chapter on a new VM), then removes it: webfarm.scale
-            on_demand_drills=("scale",)),
+            on_demand_drills=("scale", "scale-db")),
 )
 
 
