@@ -13,6 +13,7 @@ A profile that is not up is not measured (the page says so): only one lab runs h
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +49,17 @@ def from_report(report: dict[str, Any] | None, profile: str) -> dict[str, Any]:
 
 
 def load_report(path: Path = paths.E2E_REPORT) -> dict[str, Any] | None:
+    """The lab's e2e report; its ``date`` is when it was written (the report itself has none:
+    only the docs snapshot gets one), so a bench part can say when its run was."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return None
+    data.setdefault("date", written.isoformat(timespec="seconds"))
+    return data
 
 
 def run(lab: Lab, proc: Path = Path("/proc"), report: dict[str, Any] | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,15 @@ def test_p5_ram_now_and_from_the_e2e_report(tmp_path: Path, labs: dict) -> None:
     assert out["host_used_now_mb"] == (24000000 - 20000000) // 1024
     assert out["e2e"]["host_peak_mb"] == 6500 and out["e2e"]["vm_rss_boot_mb"] == {"app1": 450}
     assert benchmem.run(lab, proc, {**report, "profile": "full"})["e2e"] == {}
+
+
+def test_load_report_dates_a_report_by_when_it_was_written(tmp_path: Path) -> None:
+    path = tmp_path / "report.json"
+    path.write_text('{"profile": "mini"}', encoding="utf-8")
+    os.utime(path, (1_800_000_000, 1_800_000_000))
+    assert benchmem.load_report(path) == {"profile": "mini", "date": "2027-01-15T08:00:00+00:00"}
+    path.write_text('{"date": "2026-01-01T00:00:00+00:00"}', encoding="utf-8")
+    assert benchmem.load_report(path) == {"date": "2026-01-01T00:00:00+00:00"}  # kept
+    path.write_text("[1]", encoding="utf-8")
+    assert benchmem.load_report(path) is None
+    assert benchmem.load_report(tmp_path / "missing.json") is None
