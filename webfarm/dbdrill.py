@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from webfarm import dblb, dbplan
+from webfarm import dblb, dbplan, paths
 from webfarm.drills import Runner, Sample, outage
 from webfarm.topology import Host, Lab
 from webfarm.wait import WaitTimeout, wait_until
@@ -570,6 +570,22 @@ def read_present(lab: Lab, root: Hosts, run: str) -> dict[str, set[int]]:
                                f"{result.stderr.strip() or result.stdout.strip()}")
         out[n.name] = parse_seqs(result.stdout)
     return out
+
+
+def settle_and_read(lab: Lab, root: Hosts, writer: Writer, name: str, run: str,
+                    result: dict[str, Any], sync_wait: float) -> dict[str, set[int]]:
+    """The end every DB drill shares, once its writer has stopped: the writer's log kept next
+    to the result (.lab/drills/NAME-writer.log), every node Synced again (bounded: the seconds
+    go to ``result["synced_after_s"]``; AssertionError with every node's status when not),
+    then the run's rows as each node has them."""
+    paths.DRILLS_DIR.mkdir(parents=True, exist_ok=True)
+    (paths.DRILLS_DIR / f"{name}-writer.log").write_text(writer.last_text, encoding="utf-8")
+    result["synced_after_s"] = seconds_until(lambda: all_synced(lab, root), sync_wait, 3,
+                                             "every node Synced")
+    if result["synced_after_s"] is None:
+        result["statuses_after"] = statuses(lab, root)
+        raise AssertionError("not every node is Synced again: the rows cannot be compared")
+    return read_present(lab, root, run)
 
 
 def seconds_until(predicate: Callable[[], Any], timeout: float, step: float = 1,

@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from webfarm import dbdrill, dblb, dbplan, paths
+from webfarm import dbdrill, dblb, dbplan
 from webfarm import os as osdata
 from webfarm.dbdrill import Writer, seconds_until
 from webfarm.labtest import current_lab, remote, remote_root
@@ -112,14 +112,8 @@ def scenario(lab: Lab, password: str, result: dict[str, Any]) -> None:
         root.run(dbdrill.disarm(PIDFILE))
 
     log = writer.stop_and_read()
-    paths.DRILLS_DIR.mkdir(parents=True, exist_ok=True)
-    (paths.DRILLS_DIR / f"{NAME}-writer.log").write_text(writer.last_text, encoding="utf-8")
-    result["synced_after_s"] = seconds_until(lambda: dbdrill.all_synced(lab, remote_root),
-                                             SYNC_WAIT_S, 3, "every node Synced")
-    if result["synced_after_s"] is None:
-        result["statuses_after"] = dbdrill.statuses(lab, remote_root)
-        raise AssertionError("not every node is Synced again: the rows cannot be compared")
-    present = dbdrill.read_present(lab, remote_root, run)
+    present = dbdrill.settle_and_read(lab, remote_root, writer, NAME, run, result,
+                                      SYNC_WAIT_S)
     result |= dbdrill.analyse(log, present, t_fail, t_restore, victim.name)
     result["nodes"] = names
     result["met_goal"] = result["outage_s"] <= GOALS_S["outage"]

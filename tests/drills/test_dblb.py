@@ -36,7 +36,7 @@ from typing import Any
 
 import pytest
 
-from webfarm import dbdrill, dblb, dbplan, paths
+from webfarm import dbdrill, dblb, dbplan
 from webfarm.dbdrill import Writer, seconds_until
 from webfarm.labtest import current_lab, holds_vip, remote, remote_root
 from webfarm.topology import Lab
@@ -134,14 +134,8 @@ def scenario(lab: Lab, password: str, result: dict[str, Any]) -> None:
         result["rejoin_s"] = seconds_until(whole, REJOIN_WAIT_S, 2, "the farm whole again")
 
     log = writer.stop_and_read()
-    paths.DRILLS_DIR.mkdir(parents=True, exist_ok=True)
-    (paths.DRILLS_DIR / f"{NAME}-writer.log").write_text(writer.last_text, encoding="utf-8")
-    result["synced_after_s"] = seconds_until(lambda: dbdrill.all_synced(lab, remote_root),
-                                             SYNC_WAIT_S, 3, "every node Synced")
-    if result["synced_after_s"] is None:
-        result["statuses_after"] = dbdrill.statuses(lab, remote_root)
-        raise AssertionError("not every node is Synced again: the rows cannot be compared")
-    present = dbdrill.read_present(lab, remote_root, run)
+    present = dbdrill.settle_and_read(lab, remote_root, writer, NAME, run, result,
+                                      SYNC_WAIT_S)
     if is_node:
         isolated = dbdrill.read_present(lab, remote_root, f"{run}-isolated")
         result["split_brain_rows"] = sum(len(s) for s in isolated.values())

@@ -128,14 +128,8 @@ def scenario(lab: Lab, password: str, result: dict[str, Any]) -> None:
     time.sleep(AFTER_S)
 
     log = writer.stop_now_and_read()
-    paths.DRILLS_DIR.mkdir(parents=True, exist_ok=True)
-    (paths.DRILLS_DIR / f"{NAME}-writer.log").write_text(writer.last_text, encoding="utf-8")
-    result["synced_after_s"] = seconds_until(lambda: dbdrill.all_synced(lab, remote_root),
-                                             SYNC_WAIT_S, 3, "every node Synced")
-    if result["synced_after_s"] is None:
-        result["statuses_after"] = dbdrill.statuses(lab, remote_root)
-        raise AssertionError("not every node is Synced again: the rows cannot be compared")
-    present = dbdrill.read_present(lab, remote_root, run)
+    present = dbdrill.settle_and_read(lab, remote_root, writer, NAME, run, result,
+                                      SYNC_WAIT_S)
     # phases: before the new node, while the cluster was bigger, after it left
     result |= dbdrill.analyse(log, present, marks["out-start"],
                               marks.get("in-done", marks["in-start"]))

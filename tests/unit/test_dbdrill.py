@@ -505,3 +505,31 @@ def test_run_drill_saves_what_was_measured_even_when_it_aborts(monkeypatch):
     assert problems == ["too slow"] and saved[0].passed is False
     assert dbdrill.run_drill("dblb", lambda r: None, lambda r: []) == []
     assert saved[-1].passed is True
+
+
+def test_settle_and_read_keeps_the_log_waits_for_synced_and_reads_every_node(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dbdrill.paths, "DRILLS_DIR", tmp_path / "drills")
+    lab = topology.load(FIXTURE, "mini")
+    size = dbplan.cluster_size(lab)
+    synced = (f"wsrep_local_state_comment\tSynced\nwsrep_cluster_status\tPrimary\n"
+              f"wsrep_cluster_size\t{size}\nwsrep_ready\tON\n")
+    hosts = {n.name: FakeHost({"SHOW GLOBAL STATUS": (0, synced), "SELECT seq": (0, "1\n2\n")})
+             for n in dbplan.nodes(lab)}
+    writer = dbdrill.Writer(FakeHost({}), cfg(), "pw", "t")
+    writer.last_text = LOG
+    result: dict[str, object] = {}
+    present = dbdrill.settle_and_read(lab, hosts.__getitem__, writer, "db-node", "r1", result,
+                                      sync_wait=5)
+    assert present == {n.name: {1, 2} for n in dbplan.nodes(lab)}
+    assert (tmp_path / "drills/db-node-writer.log").read_text(encoding="utf-8") == LOG
+    assert result["synced_after_s"] is not None
+
+    joining = {n.name: FakeHost({"SHOW GLOBAL STATUS": (0, synced.replace("Synced", "Joiner"))})
+               for n in dbplan.nodes(lab)}
+    result = {}
+    with pytest.raises(AssertionError, match="not every node is Synced again"):
+        dbdrill.settle_and_read(lab, joining.__getitem__, writer, "db-node", "r1", result,
+                                sync_wait=0)
+    assert result["synced_after_s"] is None and set(result["statuses_after"]) == set(joining)
+    assert not any("SELECT seq" in c for h in joining.values() for c in h.asked)
