@@ -572,6 +572,18 @@ def read_present(lab: Lab, root: Hosts, run: str) -> dict[str, set[int]]:
     return out
 
 
+def require_whole(lab: Lab, balancer: Host, root: Hosts, result: dict[str, Any],
+                  wait: float) -> None:
+    """Before a DB drill: every node Synced and UP in HAProxy on ``balancer`` (bounded);
+    AssertionError, with every node's status in ``result["statuses_before"]``, when not."""
+    ready = seconds_until(lambda: all_synced(lab, root) and all(
+        node_back(lab, n, balancer, root) for n in dbplan.nodes(lab)),
+        wait, 3, "every node Synced and UP in HAProxy")
+    if ready is None:
+        result["statuses_before"] = statuses(lab, root)
+        raise AssertionError("not every node is Synced and UP in HAProxy before the drill")
+
+
 def settle_and_read(lab: Lab, root: Hosts, writer: Writer, name: str, run: str,
                     result: dict[str, Any], sync_wait: float) -> dict[str, set[int]]:
     """The end every DB drill shares, once its writer has stopped: the writer's log kept next

@@ -70,12 +70,7 @@ def scenario(lab: Lab, password: str, result: dict[str, Any]) -> None:
     def back() -> bool:
         return dbdrill.node_back(lab, victim, balancer, remote_root)
 
-    ready = seconds_until(lambda: dbdrill.all_synced(lab, remote_root) and all(
-        dbdrill.node_back(lab, n, balancer, remote_root) for n in dbplan.nodes(lab)),
-        SYNC_WAIT_S, 3, "every node Synced and UP in HAProxy")
-    if ready is None:
-        result["statuses_before"] = dbdrill.statuses(lab, remote_root)
-        raise AssertionError("not every node is Synced and UP in HAProxy before the drill")
+    dbdrill.require_whole(lab, balancer, remote_root, result, SYNC_WAIT_S)
 
     run = dbdrill.new_run_id(NAME)
     result["run"] = run

@@ -70,12 +70,7 @@ def scenario(lab: Lab, password: str, result: dict[str, Any]) -> None:
     result |= {"role": ROLE, "before": before, "balancer": balancer.name, "writer_host": app,
                "goals_s": GOALS_S, "limits_s": LIMITS_S}
 
-    ready = seconds_until(lambda: dbdrill.all_synced(lab, remote_root) and all(
-        dbdrill.node_back(lab, n, balancer, remote_root) for n in dbplan.nodes(lab)),
-        SYNC_WAIT_S, 3, "every node Synced and UP in HAProxy")
-    if ready is None:
-        result["statuses_before"] = dbdrill.statuses(lab, remote_root)
-        raise AssertionError("not every node is Synced and UP in HAProxy before the drill")
+    dbdrill.require_whole(lab, balancer, remote_root, result, SYNC_WAIT_S)
     started_before = uptimes(lab)
 
     run = dbdrill.new_run_id(NAME)

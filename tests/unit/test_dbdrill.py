@@ -533,3 +533,14 @@ def test_settle_and_read_keeps_the_log_waits_for_synced_and_reads_every_node(
                                 sync_wait=0)
     assert result["synced_after_s"] is None and set(result["statuses_after"]) == set(joining)
     assert not any("SELECT seq" in c for h in joining.values() for c in h.asked)
+
+
+def test_require_whole_refuses_a_cluster_that_is_not() -> None:
+    lab = topology.load(FIXTURE, "mini")
+    balancer = lab.primary(dblb.ROLE)
+    joining = "wsrep_local_state_comment\tJoiner\nwsrep_cluster_status\tPrimary\n"
+    hosts = {h.name: FakeHost({"SHOW GLOBAL STATUS": (0, joining)}) for h in lab.hosts.values()}
+    result: dict[str, object] = {}
+    with pytest.raises(AssertionError, match="before the drill"):
+        dbdrill.require_whole(lab, balancer, hosts.__getitem__, result, wait=0)
+    assert set(result["statuses_before"]) == {n.name for n in dbplan.nodes(lab)}
