@@ -248,13 +248,6 @@ db_galera_node() {
 # =============================================================================================
 # Galera arbitrator (the db_mgmt host, when the number of nodes is even)
 
-db_galera_no_arbitrator() {
-  # An odd number of nodes needs no tie-breaker: a garbd left from an even count (before a
-  # node was added) is stopped and disabled. It leaves the cluster cleanly; the nodes keep
-  # their quorum. Nothing to do where garbd was never installed.
-  wf_service_off "$WF_SVC_GARB"
-}
-
 db_galera_arbitrator() {
   # shellcheck disable=SC2086  # WF_PKG_ARBITRATOR is a list of package names
   wf_install $WF_PKG_ARBITRATOR

@@ -14,7 +14,9 @@ if [ "$DB_ENGINE" = galera ]; then
   if [ "$DB_ARBITRATOR" = 1 ]; then
     db_galera_arbitrator
   else
-    db_galera_no_arbitrator
+    # an odd number of nodes: a garbd left from an even count (before a node was added) is
+    # stopped and disabled; it leaves the cluster cleanly. A no-op where it never ran.
+    wf_service_off "$WF_SVC_GARB"
   fi
   return 0
 fi
