@@ -274,10 +274,10 @@ for unit in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_re
 done
 
 # SSH: host keys made at first boot (each VM its own), ECDSA and Ed25519 only: an RSA key
-# (what ssh-keygen -A adds) is a search for two 1536-bit primes, 9-18 s of CPU under TCG (measured) for
-# every VM of a boot that starts them all at once, and nothing here needs it (OpenSSH and
-# Vagrant's net-ssh take an ECDSA host key). sshd -t must run after the keys exist; systemd
-# reads $$ as one $.
+# (what ssh-keygen -A adds) is a search for two 1536-bit primes, 9-18 s of CPU under TCG
+# (measured in a guest) for every VM of a boot that starts them all at once, and nothing here
+# needs it (OpenSSH and Vagrant's net-ssh take an ECDSA host key). sshd -t must run after the
+# keys exist; systemd reads $$ as one $.
 rm -f "$ROOTFS"/etc/ssh/ssh_host_*
 mkdir -p "$ROOTFS/etc/systemd/system/ssh.service.d"
 cat >"$ROOTFS/etc/systemd/system/ssh.service.d/10-webfarm-host-keys.conf" <<'EOF'
