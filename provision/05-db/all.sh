@@ -193,22 +193,25 @@ db_galera_node() {
   #    nodes that stay); any other change of the file, or of the drop-in, restarts this node.
   local conf="$WF_PATH_MYSQL_CONF_D/90-webfarm-galera.cnf" before config_changed=0
   DB_GALERA_WAITING=0
-  if [ -f "$conf" ] && ! galera_conf_differs "$WF_FILES/05-db/90-webfarm-galera.cnf" "$conf"
-  then
-    before=$WF_CHANGES
-    wf_put "$WF_FILES/05-db/90-webfarm-galera.cnf" "$conf" 0644 root:root
-    if [ "$WF_CHANGES" != "$before" ]; then
-      wf_log "only the node list (wsrep_cluster_address) changed: written for the next start," \
-        "this running node is not restarted"
-    fi
-  fi
   before=$WF_CHANGES
-  wf_put "$WF_FILES/05-db/90-webfarm-galera.cnf" "$conf" 0644 root:root
   wf_put "$WF_FILES/05-db/mariadb-webfarm.conf" \
     "/etc/systemd/system/$WF_SVC_MARIADB.service.d/webfarm.conf" 0644 root:root
   if [ "$WF_CHANGES" != "$before" ]; then
     config_changed=1
     systemctl daemon-reload
+  fi
+  local list_only=0
+  if [ -f "$conf" ] && ! galera_conf_differs "$WF_FILES/05-db/90-webfarm-galera.cnf" "$conf"
+  then
+    list_only=1
+  fi
+  before=$WF_CHANGES
+  wf_put "$WF_FILES/05-db/90-webfarm-galera.cnf" "$conf" 0644 root:root
+  if [ "$WF_CHANGES" != "$before" ] && [ "$list_only" = 1 ]; then
+    wf_log "only the node list (wsrep_cluster_address) changed: written for the next start," \
+      "this running node is not restarted"
+  elif [ "$WF_CHANGES" != "$before" ]; then
+    config_changed=1
   fi
   db_selinux_ports
   if ! systemctl is-enabled --quiet "$WF_SVC_MARIADB" 2>/dev/null; then
